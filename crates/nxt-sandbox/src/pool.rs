@@ -1,0 +1,352 @@
+//! The pool of warm workers and its builder.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::worker::{RunError, Starting, Worker, WorkerConfig};
+use crate::{Job, Outcome, SandboxError};
+
+/// How jobs are isolated beyond their own session, process group and rlimits.
+///
+/// This is the seam for stronger isolation (cgroups, namespaces, private temporary
+/// directories, CPU limits); new fields will come with defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Isolation {
+    /// When the pool runs as root, run each job as an unprivileged uid of its own
+    /// worker slot (gid the same number, no supplementary groups), with
+    /// `RLIMIT_NPROC` = [`Isolation::max_processes`], and kill every process of that
+    /// uid after each job. Ignored when not running as root. By default, true.
+    pub drop_privileges: bool,
+    /// The lowest uid handed to worker slots. Slots get
+    /// `uid_base + (pid mod 2^20) * 1024 + (slot number in this process mod 1024)`,
+    /// so pools of different processes do not share a uid (no `/etc/passwd` entry is
+    /// needed). The whole range must belong to nobody else: after each job every
+    /// process of the slot's uid is killed. By default, 200000.
+    pub uid_base: u32,
+    /// `RLIMIT_NPROC` of a job that runs as an unprivileged uid: processes and
+    /// threads it may have at once. By default, 64.
+    pub max_processes: u64,
+    /// Whether workers (and so jobs) inherit this process's whole environment. When
+    /// off, they get only `PATH`, `HOME`, `LANG`, `LANGUAGE`, `TZ`, `TMPDIR`,
+    /// `LD_LIBRARY_PATH`, `VIRTUAL_ENV`, `CONDA_PREFIX` and the `LC_*`, `PYTHON*` and
+    /// `PYENV*` variables, plus those set with [`PoolBuilder::env`], so that secrets
+    /// in the environment (API keys) do not reach untrusted code. By default, false.
+    pub inherit_env: bool,
+}
+
+impl Default for Isolation {
+    fn default() -> Self {
+        Isolation {
+            drop_privileges: true,
+            uid_base: 200_000,
+            max_processes: 64,
+            inherit_env: false,
+        }
+    }
+}
+
+impl Isolation {
+    /// No isolation beyond the job's own session and rlimits: jobs run as the pool's
+    /// user. Only for trusted code, or for tests of the sandbox itself.
+    pub fn none() -> Isolation {
+        Isolation {
+            drop_privileges: false,
+            inherit_env: true,
+            ..Isolation::default()
+        }
+    }
+}
+
+/// Configures and starts a [`Pool`].
+#[derive(Clone, Debug)]
+pub struct PoolBuilder {
+    harness: String,
+    python: PathBuf,
+    workers: usize,
+    env: Vec<(String, String)>,
+    preload: Vec<String>,
+    isolation: Isolation,
+    startup_timeout: Duration,
+}
+
+impl PoolBuilder {
+    /// A builder for a pool whose workers load `harness_source`, a Python module
+    /// that defines `def main(payload: bytes) -> None`.
+    pub fn new(harness_source: impl Into<String>) -> PoolBuilder {
+        PoolBuilder {
+            harness: harness_source.into(),
+            python: PathBuf::from("python3"),
+            workers: 1,
+            env: Vec::new(),
+            preload: Vec::new(),
+            isolation: Isolation::default(),
+            startup_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The Python interpreter to start: a path, or a name searched on `PATH`.
+    ///
+    /// By default, `python3`.
+    pub fn python(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        self.python = path.into();
+        self
+    }
+
+    /// How many workers run jobs in parallel (at least 1).
+    ///
+    /// By default, 1.
+    pub fn workers(&mut self, n: usize) -> &mut Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Sets an environment variable of the workers, and so of the jobs. It reaches
+    /// the interpreter at start, so variables read then (`PYTHONHASHSEED`) work.
+    ///
+    /// By default, none beyond those [`Isolation::inherit_env`] lets through.
+    pub fn env(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Modules each worker imports before it forks its first job, so that jobs do
+    /// not pay for them. A module that fails to import fails [`PoolBuilder::build`]
+    /// with [`SandboxError::HarnessFailed`].
+    ///
+    /// By default, none.
+    pub fn preload(&mut self, modules: &[&str]) -> &mut Self {
+        self.preload.extend(modules.iter().map(|m| m.to_string()));
+        self
+    }
+
+    /// How jobs are isolated.
+    ///
+    /// By default, [`Isolation::default()`].
+    pub fn isolation(&mut self, isolation: Isolation) -> &mut Self {
+        self.isolation = isolation;
+        self
+    }
+
+    /// How long a worker may take to start and load the harness.
+    ///
+    /// By default, 30 s.
+    pub fn startup_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// Starts the workers and waits until each has loaded the harness.
+    pub fn build(&self) -> Result<Pool, SandboxError> {
+        let workdir = tempfile::Builder::new().prefix("nxt-sandbox-").tempdir()?;
+        std::fs::set_permissions(workdir.path(), std::fs::Permissions::from_mode(0o555))?;
+        let config = WorkerConfig {
+            python: self.python.clone(),
+            env: self.env.clone(),
+            harness: self.harness.clone(),
+            preload: self.preload.clone(),
+            workdir: workdir.path().to_path_buf(),
+            max_processes: self.isolation.max_processes,
+            inherit_env: self.isolation.inherit_env,
+            startup_timeout: self.startup_timeout,
+        };
+        let drop_privileges = self.isolation.drop_privileges && nix::unistd::geteuid().is_root();
+        let uids: Vec<u32> = if drop_privileges {
+            (0..self.workers)
+                .map(|_| slot_uid(self.isolation.uid_base))
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    SandboxError::Isolation(format!(
+                        "uid_base {} leaves no room for the worker slots' uids",
+                        self.isolation.uid_base
+                    ))
+                })?
+        } else {
+            Vec::new()
+        };
+        // Start them all, then wait for each: their start-ups overlap.
+        let mut starting = Vec::with_capacity(self.workers);
+        for index in 0..self.workers {
+            starting.push(Starting::spawn(&config, uids.get(index).copied())?);
+        }
+        let mut slots = Vec::with_capacity(self.workers);
+        for (index, s) in starting.into_iter().enumerate() {
+            let worker = s.wait_ready(&config)?;
+            slots.push(Slot {
+                index,
+                uid: uids.get(index).copied(),
+                worker: Some(worker),
+            });
+        }
+        let interpreter = slots[0]
+            .worker
+            .as_ref()
+            .map(|w| w.interpreter.clone())
+            .unwrap_or_default();
+        slots.reverse(); // `acquire` pops: slot 0 first
+        Ok(Pool {
+            config,
+            idle: Mutex::new(slots),
+            available: Condvar::new(),
+            interpreter,
+            uids,
+            workers: self.workers,
+            _workdir: workdir,
+        })
+    }
+}
+
+/// Gives each worker slot of this process a uid of its own; `None` if it would not
+/// be a valid unprivileged uid (0, or the "no change" value `u32::MAX`).
+fn slot_uid(base: u32) -> Option<u32> {
+    static NEXT_SLOT: AtomicU32 = AtomicU32::new(0);
+    let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % 1024;
+    let pid = std::process::id() % (1 << 20);
+    base.checked_add(pid * 1024 + slot)
+        .filter(|&uid| uid > 0 && uid < u32::MAX - 1)
+}
+
+struct Slot {
+    index: usize,
+    uid: Option<u32>,
+    /// `None` after the worker was lost or failed to restart.
+    worker: Option<Worker>,
+}
+
+/// Warm Python workers that run jobs, each in a fresh forked child.
+///
+/// `Pool` is `Send + Sync`: share it between threads (for instance in an `Arc` or by
+/// reference in a scope) and call [`Pool::run`] from each. Dropping it closes the
+/// workers and reaps them.
+pub struct Pool {
+    config: WorkerConfig,
+    idle: Mutex<Vec<Slot>>,
+    available: Condvar,
+    interpreter: String,
+    uids: Vec<u32>,
+    workers: usize,
+    _workdir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("python", &self.config.python)
+            .field("interpreter", &self.interpreter)
+            .field("workers", &self.workers)
+            .field("uids", &self.uids)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Returns a slot to the pool when a job ends, even by a panic.
+struct Lease<'a> {
+    pool: &'a Pool,
+    slot: Option<Slot>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(mut slot) = self.slot.take() {
+            if std::thread::panicking() {
+                slot.worker = None; // its protocol state is unknown
+            }
+            lock(&self.pool.idle).push(slot);
+            self.pool.available.notify_one();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Pool {
+    /// Runs `job` on the next free worker, blocking until one is free, and returns
+    /// how it ended. A worker lost during a job is restarted for the next one.
+    pub fn run(&self, job: &Job<'_>) -> Result<Outcome, SandboxError> {
+        let mut lease = self.acquire();
+        let slot = lease.slot.as_mut().expect("a leased slot");
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let worker = match slot.worker.as_mut() {
+                Some(worker) => worker,
+                None => slot.worker.insert(self.respawn(slot.uid)?),
+            };
+            match worker.run(job) {
+                Ok(result) => {
+                    if !result.reusable {
+                        slot.worker = None; // dropping it reaps it
+                    }
+                    return Ok(result.outcome);
+                }
+                Err(RunError::NotStarted(e)) => {
+                    slot.worker = None;
+                    if attempts >= 2 {
+                        return Err(e);
+                    }
+                }
+                Err(RunError::Local(e)) => return Err(e),
+                Err(RunError::Failed(e)) => {
+                    slot.worker = None;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The interpreter the workers run, as they reported it, e.g. `CPython 3.11.7`.
+    pub fn interpreter(&self) -> &str {
+        &self.interpreter
+    }
+
+    /// How many workers run jobs in parallel.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The uids jobs run as, one per worker slot; empty when jobs run as the pool's
+    /// own user (not root, or [`Isolation::drop_privileges`] off).
+    pub fn job_uids(&self) -> &[u32] {
+        &self.uids
+    }
+
+    fn acquire(&self) -> Lease<'_> {
+        let mut idle = lock(&self.idle);
+        loop {
+            if let Some(slot) = idle.pop() {
+                return Lease {
+                    pool: self,
+                    slot: Some(slot),
+                };
+            }
+            idle = self.available.wait(idle).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn respawn(&self, uid: Option<u32>) -> Result<Worker, SandboxError> {
+        Starting::spawn(&self.config, uid)?.wait_ready(&self.config)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let mut slots = std::mem::take(&mut *lock(&self.idle));
+        slots.sort_by_key(|s| s.index);
+        // Close every socket first so that the workers wind down together.
+        for slot in &mut slots {
+            if let Some(w) = slot.worker.as_mut() {
+                w.close();
+            }
+        }
+        for slot in &mut slots {
+            if let Some(w) = slot.worker.as_mut() {
+                w.reap();
+            }
+        }
+    }
+}

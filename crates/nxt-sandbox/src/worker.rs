@@ -1,0 +1,639 @@
+//! One zygote process and the protocol spoken with it (see `zygote.py`).
+
+use std::fs::File;
+use std::io::{IoSlice, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair,
+};
+use nix::unistd::{Pid, pipe2};
+
+use crate::{Captured, Job, Outcome, SandboxError, Status};
+
+/// The zygote's source, run with `python -c`.
+pub(crate) const ZYGOTE_SOURCE: &str = include_str!("zygote.py");
+
+/// The fd on which the zygote finds its control socket.
+const SOCKET_FD: RawFd = 3;
+/// How long a zygote may take to report a killed child's end before it is given up.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How long the pipes may stay open after the child's end was reported.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+/// How long a closed-down zygote may take to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long a send to a zygote may block.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Stderr kept from a worker that fails to start.
+const START_STDERR_CAP: usize = 64 << 10;
+/// Largest message a zygote may send.
+const MAX_FRAME: usize = 16 << 20;
+const READ_CHUNK: usize = 64 << 10;
+
+/// What every worker of a pool is started with.
+#[derive(Debug)]
+pub(crate) struct WorkerConfig {
+    pub python: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub harness: String,
+    pub preload: Vec<String>,
+    pub workdir: PathBuf,
+    pub max_processes: u64,
+    pub inherit_env: bool,
+    pub startup_timeout: Duration,
+}
+
+/// The variables a worker inherits when [`Isolation::inherit_env`] is off: what
+/// finds and configures the interpreter, and the locale.
+///
+/// [`Isolation::inherit_env`]: crate::Isolation::inherit_env
+const PASSED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "LD_LIBRARY_PATH",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "LC_*",
+    "PYTHON*",
+    "PYENV*",
+];
+
+fn passes_through(key: &std::ffi::OsStr) -> bool {
+    let Some(key) = key.to_str() else {
+        return false;
+    };
+    PASSED_ENV.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => key.starts_with(prefix),
+        None => key == *p,
+    })
+}
+
+/// A zygote that has been started but has not said it is ready.
+pub(crate) struct Starting {
+    child: Unready,
+    sock: UnixStream,
+    stderr: ChildStderr,
+}
+
+/// Kills and reaps a worker process that never became ready.
+struct Unready(Option<Child>);
+
+impl Unready {
+    fn get(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a started child")
+    }
+}
+
+impl Drop for Unready {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A ready zygote.
+pub(crate) struct Worker {
+    child: Child,
+    sock: UnixStream,
+    inbuf: Vec<u8>,
+    scratch: Box<[u8]>,
+    pub interpreter: String,
+}
+
+/// Why [`Worker::run`] gave no outcome.
+pub(crate) enum RunError {
+    /// The worker was gone before it took the job; another worker may run it.
+    NotStarted(SandboxError),
+    /// Something failed mid-job; the worker's state is unknown.
+    Failed(SandboxError),
+    /// Something failed on this side before the job was sent (no more fds); the
+    /// worker is fine.
+    Local(SandboxError),
+}
+
+/// A job's outcome, and whether the worker can take another job.
+pub(crate) struct RunResult {
+    pub outcome: Outcome,
+    pub reusable: bool,
+}
+
+impl Starting {
+    /// Starts the interpreter with the zygote and sends it its configuration.
+    pub fn spawn(config: &WorkerConfig, uid: Option<u32>) -> Result<Starting, SandboxError> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        let mut cmd = Command::new(&config.python);
+        if !config.inherit_env {
+            cmd.env_clear()
+                .envs(std::env::vars_os().filter(|(k, _)| passes_through(k)));
+        }
+        cmd.arg("-c")
+            .arg(ZYGOTE_SOURCE)
+            .envs(config.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&config.workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // Its own process group: a terminal's Ctrl-C goes to the Rust side only.
+            .process_group(0);
+        let raw = theirs.as_raw_fd();
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // dup2 and fcntl, which are async-signal-safe; it touches no Rust state.
+        unsafe {
+            cmd.pre_exec(move || {
+                use nix::libc;
+                let res = if raw == SOCKET_FD {
+                    libc::fcntl(raw, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(raw, SOCKET_FD)
+                };
+                if res < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                SandboxError::InterpreterNotFound {
+                    path: config.python.clone(),
+                    source,
+                }
+            }
+            _ => SandboxError::Io(source),
+        })?;
+        drop(theirs);
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let sock = UnixStream::from(ours);
+        // A zygote that stops reading must not block a job forever.
+        sock.set_write_timeout(Some(SEND_TIMEOUT))?;
+        let starting = Starting {
+            child: Unready(Some(child)),
+            sock,
+            stderr,
+        };
+        let message = serde_json::json!({
+            "harness": config.harness,
+            "preload": config.preload,
+            "uid": uid,
+            "gid": uid,
+            "max_processes": config.max_processes,
+            "staging": config.workdir.to_string_lossy(),
+        })
+        .to_string();
+        let mut frame = Vec::with_capacity(5 + message.len());
+        frame.push(b'C');
+        frame.extend_from_slice(&(message.len() as u32).to_le_bytes());
+        frame.extend_from_slice(message.as_bytes());
+        // A zygote that died at once is diagnosed by `wait_ready` from its stderr.
+        let _ = send_all(&starting.sock, &frame);
+        Ok(starting)
+    }
+
+    /// Waits until the zygote says it is ready (or fails).
+    pub fn wait_ready(mut self, config: &WorkerConfig) -> Result<Worker, SandboxError> {
+        let deadline = Instant::now() + config.startup_timeout;
+        let mut inbuf = Vec::new();
+        let mut stderr = Vec::new();
+        let mut scratch = vec![0u8; READ_CHUNK].into_boxed_slice();
+        let (mut sock_open, mut stderr_open) = (true, true);
+        let mut harness_failed = false;
+        loop {
+            while let Some((tag, data)) = take_frame(&mut inbuf)? {
+                match tag {
+                    b'R' => {
+                        let ready: serde_json::Value = serde_json::from_slice(&data)
+                            .map_err(|e| SandboxError::Protocol(format!("ready message: {e}")))?;
+                        let interpreter = ready["interpreter"]
+                            .as_str()
+                            .ok_or_else(|| SandboxError::Protocol("no interpreter name".into()))?
+                            .to_string();
+                        return Ok(Worker {
+                            child: self.child.0.take().expect("a started child"),
+                            sock: self.sock,
+                            inbuf,
+                            scratch,
+                            interpreter,
+                        });
+                    }
+                    b'E' => harness_failed = true,
+                    b'X' => {
+                        return Err(SandboxError::Isolation(format!(
+                            "{} (to run jobs as the pool's own user, unprotected, turn \
+                             off Isolation::drop_privileges)",
+                            String::from_utf8_lossy(&data)
+                        )));
+                    }
+                    other => {
+                        return Err(SandboxError::Protocol(format!(
+                            "unexpected message {:?} from a starting worker",
+                            other as char
+                        )));
+                    }
+                }
+            }
+            if (harness_failed || !sock_open) && !stderr_open {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(SandboxError::StartFailed {
+                    path: config.python.clone(),
+                    reason: format!("not ready after {:?}", config.startup_timeout),
+                    stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                });
+            }
+            let mut fds = Vec::with_capacity(2);
+            if sock_open {
+                fds.push(PollFd::new(self.sock.as_fd(), PollFlags::POLLIN));
+            }
+            if stderr_open {
+                fds.push(PollFd::new(self.stderr.as_fd(), PollFlags::POLLIN));
+            }
+            if !poll_until(&mut fds, Some(deadline))? {
+                continue;
+            }
+            let ready: Vec<bool> = fds.iter().map(is_ready).collect();
+            drop(fds);
+            let mut i = 0;
+            if sock_open {
+                if ready[i] {
+                    // An error (a reset by a dying worker) counts as the end.
+                    match read_some(&mut self.sock, &mut scratch).unwrap_or(0) {
+                        0 => sock_open = false,
+                        n => inbuf.extend_from_slice(&scratch[..n]),
+                    }
+                }
+                i += 1;
+            }
+            if stderr_open && ready[i] {
+                match read_some(&mut self.stderr, &mut scratch)? {
+                    0 => stderr_open = false,
+                    n => {
+                        let keep = n.min(START_STDERR_CAP.saturating_sub(stderr.len()));
+                        stderr.extend_from_slice(&scratch[..keep]);
+                    }
+                }
+            }
+        }
+        let status = wait_timeout(self.child.get(), EXIT_GRACE);
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        if harness_failed {
+            Err(SandboxError::HarnessFailed { stderr })
+        } else {
+            Err(SandboxError::StartFailed {
+                path: config.python.clone(),
+                reason: match status {
+                    Some(status) => format!("it exited early ({status})"),
+                    None => "it closed its socket".into(),
+                },
+                stderr,
+            })
+        }
+    }
+}
+
+/// One of the three output pipes of a job.
+struct Stream {
+    file: File,
+    cap: usize,
+    captured: Captured,
+    open: bool,
+}
+
+impl Stream {
+    fn new(file: OwnedFd, cap: usize) -> Stream {
+        Stream {
+            file: File::from(file),
+            cap,
+            captured: Captured::default(),
+            open: true,
+        }
+    }
+
+    fn read(&mut self, scratch: &mut [u8]) -> Result<(), SandboxError> {
+        match read_some(&mut self.file, scratch)? {
+            0 => self.open = false,
+            n => {
+                self.captured.total += n as u64;
+                let keep = n.min(self.cap.saturating_sub(self.captured.bytes.len()));
+                self.captured.bytes.extend_from_slice(&scratch[..keep]);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Worker {
+    /// Runs one job: hands the pipes and payload to the zygote, reads the three
+    /// streams and the zygote's reports until the child and its descendants are gone,
+    /// and enforces the wall-clock limit.
+    pub fn run(&mut self, job: &Job<'_>) -> Result<RunResult, RunError> {
+        let start = Instant::now();
+        let deadline = start.checked_add(job.limits.wall_time);
+        let fail = |e: Errno| RunError::Local(e.into());
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(fail)?;
+        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(fail)?;
+        let (chan_r, chan_w) = pipe2(OFlag::O_CLOEXEC).map_err(fail)?;
+
+        let mut header = [0u8; 17];
+        header[0] = b'J';
+        header[1..9].copy_from_slice(&(job.payload.len() as u64).to_le_bytes());
+        let rlimit_as = job
+            .limits
+            .address_space
+            .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        header[9..17].copy_from_slice(&rlimit_as.to_le_bytes());
+        let fds = [out_w.as_raw_fd(), err_w.as_raw_fd(), chan_w.as_raw_fd()];
+        sendmsg::<()>(
+            self.sock.as_raw_fd(),
+            &[IoSlice::new(&header)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .and_then(|n| send_all(&self.sock, &header[n..]))
+        .map_err(|e| RunError::NotStarted(e.into()))?;
+        // Once the fds are in flight, the zygote has the job: a failure now is the
+        // job's (its worker is lost), not a reason to try another worker.
+        let payload_sent = send_all(&self.sock, job.payload);
+        drop((out_w, err_w, chan_w));
+
+        let mut streams = [
+            Stream::new(out_r, job.limits.output_bytes),
+            Stream::new(err_r, job.limits.output_bytes),
+            Stream::new(chan_r, job.limits.channel_bytes),
+        ];
+        let mut pid: Option<i32> = None;
+        let mut status: Option<i32> = None;
+        let mut ended_at: Option<Instant> = None;
+        let mut lost = payload_sent.is_err();
+        let mut timed_out = false;
+        let mut kill_deadline: Option<Instant> = None;
+        if lost {
+            ended_at = Some(Instant::now());
+        }
+
+        loop {
+            let now = Instant::now();
+            if status.is_none() && !lost {
+                if !timed_out && deadline.is_some_and(|d| now >= d) {
+                    timed_out = true;
+                    kill_deadline = Some(now + KILL_GRACE);
+                    if let Some(pid) = pid {
+                        kill_group(pid);
+                    }
+                    // The zygote kills the child too: it is the parent, so it knows the
+                    // pid has not been reaped and reused.
+                    if send_all(&self.sock, b"K").is_err() {
+                        lost = true;
+                        ended_at = Some(now);
+                    }
+                }
+                if kill_deadline.is_some_and(|d| now >= d) {
+                    // The zygote does not answer: give it up.
+                    let _ = self.child.kill();
+                    lost = true;
+                    ended_at = Some(now);
+                }
+                if lost {
+                    kill_orphan(pid);
+                }
+            }
+            let drain_deadline = ended_at.map(|t| t + DRAIN_GRACE);
+            if ended_at.is_some()
+                && (streams.iter().all(|s| !s.open) || drain_deadline.is_some_and(|d| now >= d))
+            {
+                break;
+            }
+            let wake = match (status.is_none() && !lost, drain_deadline) {
+                (true, _) => {
+                    if timed_out {
+                        kill_deadline
+                    } else {
+                        deadline
+                    }
+                }
+                (false, d) => d,
+            };
+
+            let watch_sock = status.is_none() && !lost;
+            let mut pollfds: Vec<PollFd<'_>> = Vec::with_capacity(4);
+            let mut which: Vec<usize> = Vec::with_capacity(4);
+            for (i, s) in streams.iter().enumerate() {
+                if s.open {
+                    pollfds.push(PollFd::new(s.file.as_fd(), PollFlags::POLLIN));
+                    which.push(i);
+                }
+            }
+            if watch_sock {
+                pollfds.push(PollFd::new(self.sock.as_fd(), PollFlags::POLLIN));
+                which.push(usize::MAX);
+            }
+            let any = poll_until(&mut pollfds, wake).map_err(RunError::Failed)?;
+            if !any {
+                continue;
+            }
+            let ready: Vec<usize> = pollfds
+                .iter()
+                .zip(&which)
+                .filter(|(fd, _)| is_ready(fd))
+                .map(|(_, &w)| w)
+                .collect();
+            drop(pollfds);
+            for w in ready {
+                if w != usize::MAX {
+                    streams[w]
+                        .read(&mut self.scratch)
+                        .map_err(RunError::Failed)?;
+                    continue;
+                }
+                let n = read_some(&mut self.sock, &mut self.scratch).unwrap_or(0);
+                if n == 0 {
+                    // The zygote died: its child, if any, is an orphan now.
+                    lost = true;
+                    ended_at = Some(Instant::now());
+                    kill_orphan(pid);
+                    continue;
+                }
+                self.inbuf.extend_from_slice(&self.scratch[..n]);
+                while let Some((tag, data)) =
+                    take_frame(&mut self.inbuf).map_err(RunError::Failed)?
+                {
+                    match (tag, <[u8; 4]>::try_from(data.as_slice())) {
+                        (b'P', Ok(b)) => {
+                            let p = i32::from_le_bytes(b);
+                            pid = Some(p);
+                            if timed_out {
+                                kill_group(p);
+                            }
+                        }
+                        (b'S', Ok(b)) => {
+                            status = Some(i32::from_le_bytes(b));
+                            ended_at = Some(Instant::now());
+                        }
+                        (tag, _) => {
+                            return Err(RunError::Failed(SandboxError::Protocol(format!(
+                                "unexpected message {:?} during a job",
+                                tag as char
+                            ))));
+                        }
+                    }
+                }
+            }
+        }
+
+        let duration = ended_at.unwrap_or_else(Instant::now) - start;
+        let status = match status {
+            _ if timed_out => Status::TimedOut,
+            Some(raw) if !lost => Status::from_wait_status(raw),
+            _ => Status::WorkerLost,
+        };
+        let [stdout, stderr, channel] = streams.map(|s| s.captured);
+        Ok(RunResult {
+            outcome: Outcome {
+                status,
+                stdout,
+                stderr,
+                channel,
+                duration,
+            },
+            reusable: !lost,
+        })
+    }
+
+    /// Closes the socket: the zygote kills what is left, reaps it and exits.
+    pub fn close(&mut self) {
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Waits for the zygote to exit after [`Worker::close`], killing it if it takes
+    /// too long.
+    pub fn reap(&mut self) {
+        if wait_timeout(&mut self.child, EXIT_GRACE).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.close();
+        self.reap();
+    }
+}
+
+/// Kills the child of a lost zygote and its process group. Nobody reaps it for us
+/// to know, so its pid might in theory have been reused; pids are handed out in
+/// sequence, which makes that all but impossible within a job's time.
+fn kill_orphan(pid: Option<i32>) {
+    if let Some(pid) = pid {
+        kill_group(pid);
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+fn kill_group(pid: i32) {
+    if pid > 0 {
+        let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
+    }
+}
+
+fn is_ready(fd: &PollFd<'_>) -> bool {
+    fd.revents().is_some_and(|r| !r.is_empty())
+}
+
+/// Polls until an fd is ready (true) or `until` passes (false).
+fn poll_until(fds: &mut [PollFd<'_>], until: Option<Instant>) -> Result<bool, SandboxError> {
+    let timeout = match until {
+        None => PollTimeout::NONE,
+        Some(t) => {
+            let left = t.saturating_duration_since(Instant::now());
+            // Round up so that a wake-up never comes before `until`.
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+        }
+    };
+    match poll(fds, timeout) {
+        Ok(n) => Ok(n > 0),
+        Err(Errno::EINTR) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, SandboxError> {
+    loop {
+        match r.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn send_all(sock: &UnixStream, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::sys::socket::send(sock.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Takes one complete `tag, u32 len, data` frame off the front of `buf`.
+fn take_frame(buf: &mut Vec<u8>) -> Result<Option<(u8, Vec<u8>)>, SandboxError> {
+    if buf.len() < 5 {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    if len > MAX_FRAME {
+        return Err(SandboxError::Protocol(format!(
+            "a worker message of {len} bytes"
+        )));
+    }
+    if buf.len() < 5 + len {
+        return Ok(None);
+    }
+    let tag = buf[0];
+    let data = buf[5..5 + len].to_vec();
+    buf.drain(..5 + len);
+    Ok(Some((tag, data)))
+}
+
+/// Waits for `child` for at most `limit`; its exit status if it exited.
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + limit;
+    let mut pause = Duration::from_micros(100);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < until => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            _ => return None,
+        }
+    }
+}
