@@ -239,7 +239,10 @@ impl Value {
                     // Only a malformed document clips a short value; show what it has.
                     return Cow::Owned(format!("{head}{tail}"));
                 }
-                let head_end = head.char_indices().nth(first).map_or(head.len(), |(i, _)| i);
+                let head_end = head
+                    .char_indices()
+                    .nth(first)
+                    .map_or(head.len(), |(i, _)| i);
                 let tail_count = tail.chars().count();
                 let tail_start = tail
                     .char_indices()
@@ -419,7 +422,9 @@ mod tests {
 
     #[test]
     fn clipped_values_truncate_like_whole_ones() {
-        let whole: String = (0..100).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let whole: String = (0..100)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
         let clipped = Value::Clipped {
             head: whole[..20].to_owned(),
             tail: whole[80..].to_owned(),

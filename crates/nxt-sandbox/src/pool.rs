@@ -51,7 +51,8 @@ impl Default for Isolation {
 
 impl Isolation {
     /// No isolation beyond the job's own session and rlimits: jobs run as the pool's
-    /// user. Only for trusted code, or for tests of the sandbox itself.
+    /// user and inherit its whole environment. Only for trusted code, or for tests of
+    /// the sandbox itself.
     pub fn none() -> Isolation {
         Isolation {
             drop_privileges: false,

@@ -122,7 +122,10 @@ mod tests {
 
     #[test]
     fn reads_steps_and_ignores_a_cut_last_line() {
-        let s = parse(b"{\"start\":1}\n[1,\"c\",1,[[\"x\",\"1\"]]]\n[2,\"l\",1,[[\"y\",null]]]\n[3,\"l\"").unwrap();
+        let s = parse(
+            b"{\"start\":1}\n[1,\"c\",1,[[\"x\",\"1\"]]]\n[2,\"l\",1,[[\"y\",null]]]\n[3,\"l\"",
+        )
+        .unwrap();
         assert!(s.started);
         assert_eq!(s.steps.len(), 2);
         assert_eq!(s.steps[1].event, Event::Line);

@@ -1,0 +1,57 @@
+//! The `nxt` command line.
+//!
+//! `nxt trace FILE` prints a Python program with its NExT inline trace; `nxt trace
+//! a.py b.py ... --out-dir DIR` traces many programs on a pool of warm workers. Exit
+//! codes: 0 done, 1 some programs failed (or an internal error), 2 bad input (a syntax
+//! error, an unreadable file, a bad option), 130 interrupted.
+
+mod trace_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// NExT-style execution traces for code models.
+#[derive(Debug, Parser)]
+#[command(name = "nxt", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run Python programs and print them with their inline execution traces.
+    Trace(trace_cmd::TraceArgs),
+}
+
+/// An error caused by the user's input: exit code 2.
+#[derive(Debug)]
+pub(crate) struct BadInput(pub(crate) String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Trace(args) => trace_cmd::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if let Some(bad) = err.downcast_ref::<BadInput>() {
+                eprintln!("nxt: {bad}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("nxt: {err:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
