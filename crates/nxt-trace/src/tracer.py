@@ -20,6 +20,7 @@ import dis
 import json
 import linecache
 import os
+import random
 import re
 import sys
 import traceback
@@ -418,6 +419,10 @@ def main(payload, fd=3):
         "__builtins__": builtins,
     }
     sys.argv = [filename]
+    # Determinism (docs/tracer.md): the string hash seed is fixed by the worker's
+    # PYTHONHASHSEED=0; the `random` module is seeded here, so unseeded programs draw
+    # the same numbers on every run.
+    random.seed(0)
     exception = None
     exit_code = 0
     _settrace(rec.global_trace)
