@@ -9,7 +9,7 @@
 extern crate rustpython_ruff_python_ast as ruff_python_ast;
 extern crate rustpython_ruff_python_parser as ruff_python_parser;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nxt::inline::Layout;
 use nxt::trace::CPythonTracerBuilder;
@@ -24,7 +24,7 @@ fn data_dir() -> PathBuf {
     }
 }
 
-fn jsonl(path: &PathBuf) -> Vec<Json> {
+fn jsonl(path: &Path) -> Vec<Json> {
     let text = std::fs::read_to_string(path).unwrap();
     text.lines()
         .enumerate()
@@ -41,7 +41,7 @@ fn field<'a>(row: &'a Json, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("field `{name}` missing in {row}"))
 }
 
-fn corpus(dir: &PathBuf) -> Vec<Program> {
+fn corpus(dir: &Path) -> Vec<Program> {
     let mut programs = Vec::new();
     for row in jsonl(&dir.join("HumanEval.jsonl")) {
         let source = format!(
