@@ -40,3 +40,8 @@ pub use nxt_inline as inline;
 pub use nxt_sandbox as sandbox;
 #[cfg(feature = "trace")]
 pub use nxt_trace as trace;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
