@@ -56,7 +56,8 @@ class Layout:
         self.tokens = [
             t
             for t in tokenize.generate_tokens(io.StringIO(source, newline=None).readline)
-            if t.type not in (tokenize.COMMENT, tokenize.NL)
+            # Comments, blank lines and indentation never anchor anything.
+            if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT)
         ]
         self.starts = [t.start for t in self.tokens]
         # (depth, anchor) per line; depth 0 = no statement yet.

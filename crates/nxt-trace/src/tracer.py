@@ -19,6 +19,7 @@ import builtins
 import dis
 import json
 import linecache
+import operator
 import os
 import random
 import re
@@ -58,7 +59,11 @@ _LEFT_OUT = (
 # means an unchanged rendering, so no repr() is needed. Holding a reference to them
 # has no effect the program can observe.
 _IMMUTABLE = frozenset((int, float, complex, str, bytes, bool, type(None)))
+_CONTAINERS = frozenset((list, dict, set, frozenset, tuple))
 _object_repr = object.__repr__
+_is = operator.is_
+# Containers shorter than this are simply rendered again (cheaper than a snapshot).
+_SHALLOW_MIN = 16
 
 _ADDR_OBJECT = re.compile(r"<(?:(?:\w+|<locals>)\.)*(\w+) object at 0x[0-9a-fA-F]+>")
 _ADDR_OTHER = re.compile(r" at 0x[0-9a-fA-F]+(?=>)")
@@ -82,7 +87,10 @@ class _Frame:
     def __init__(self, fid, kind):
         self.fid = fid
         self.kind = kind
-        self.snap = {}  # name -> (immutable object or None, rendering)
+        # name -> (object or None, rendering, shallow snapshot or None): the object is
+        # kept for exact immutable scalars (identity = same rendering) and for
+        # containers with a shallow snapshot (see _shallow).
+        self.snap = {}
         self.order = {}  # name -> position of first appearance
         self.line = None  # the line executing now (set by line events)
         self.after_exc = False  # the last event in this frame was an exception
@@ -106,6 +114,52 @@ def render(v):
     if _LINEBREAKS.search(s) is not None:
         s = s.translate(_ESCAPES)
     return s
+
+
+def _atomic_items(items):
+    """Whether every item is an exact immutable scalar, or a tuple of them: a value
+    whose rendering cannot change while the same object stays in place."""
+    types_ = set(map(type, items))
+    if types_ <= _IMMUTABLE:
+        return True
+    if not (types_ - _IMMUTABLE) == {tuple}:
+        return False
+    for item in items:
+        if type(item) is tuple and not set(map(type, item)) <= _IMMUTABLE:
+            return False
+    return True
+
+
+def _shallow(v):
+    """A snapshot of a large exact list, dict, set or tuple of atomic items, such that
+    `_unchanged(v, snapshot)` proves the rendering did not change; None otherwise."""
+    t = type(v)
+    if len(v) < _SHALLOW_MIN:
+        return None
+    if t is list or t is set or t is frozenset:
+        items = list(v)
+        return items if _atomic_items(items) else None
+    if t is dict:
+        keys = list(v)
+        values = list(v.values())
+        return (keys, values) if _atomic_items(keys) and _atomic_items(values) else None
+    if t is tuple:
+        return () if _atomic_items(v) else None
+    return None
+
+
+def _unchanged(v, snapshot):
+    t = type(v)
+    if t is tuple:
+        return True  # same object, atomic items: immutable
+    if t is dict:
+        keys, values = snapshot
+        return (
+            len(v) == len(keys)
+            and all(map(_is, v, keys))
+            and all(map(_is, v.values(), values))
+        )
+    return len(v) == len(snapshot) and all(map(_is, v, snapshot))
 
 
 def _near_recursion_limit():
@@ -216,7 +270,7 @@ class Recorder:
                     if prev[0] is v:
                         continue
                 r = render(v)
-                snap[name] = (v, r)
+                snap[name] = (v, r, None)
                 if prev is not None and prev[1] == r:
                     continue
             else:
@@ -226,10 +280,13 @@ class Recorder:
                     continue
                 if prev is not None:
                     present += 1
+                    if prev[0] is v and prev[2] is not None and _unchanged(v, prev[2]):
+                        continue
                 r = render(v)
+                shallow = _shallow(v) if t in _CONTAINERS else None
+                snap[name] = (v if shallow is not None else None, r, shallow)
                 if prev is not None and prev[1] == r:
                     continue
-                snap[name] = (None, r)
             if name not in order:
                 order[name] = len(order)
             if out is None:
@@ -308,7 +365,8 @@ class Recorder:
             if t not in _IMMUTABLE and isinstance(v, _LEFT_OUT):
                 continue
             r = render(v)
-            snap[name] = (v if t in _IMMUTABLE else None, r)
+            shallow = _shallow(v) if t in _CONTAINERS else None
+            snap[name] = (v if t in _IMMUTABLE or shallow is not None else None, r, shallow)
             order[name] = len(order)
             items.append([name, self.wire(r)])
         # Anything else the frame holds at entry (cannot happen in CPython 3.11, but

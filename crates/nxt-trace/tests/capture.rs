@@ -339,3 +339,63 @@ raise KeyError("boom")
         traced.stderr.text()
     );
 }
+
+#[test]
+fn changes_inside_large_containers_are_never_missed() {
+    // Containers of 16+ immutable items take a fast path (same object, same items by
+    // identity = same rendering); every kind of change must still be seen.
+    let source = r#"xs = list(range(20))
+xs[3] = 3.0
+xs[4] = True
+xs[5] = 5
+xs.append(20)
+xs.sort(reverse=True)
+d = {i: i for i in range(20)}
+d[1] = 1.0
+d[2] = 2
+del d[0]; d[0] = 0
+s = set(range(20))
+s.add(100)
+s.discard(100)
+t = [(i, i) for i in range(20)]
+t[0] = (0, 0)
+t[1] = (1, 1.0)
+nested = [[0]] * 20
+nested[0].append(1)
+tup = tuple(range(20))
+tup = tuple(range(20))
+"#;
+    let trace = trace_source(source, &TraceOptions::default());
+    let changed: Vec<(u32, String)> = trace
+        .steps
+        .iter()
+        .flat_map(|s| s.vars.iter().map(move |v| (s.line, v.name.clone())))
+        .collect();
+    let expected: Vec<(u32, String)> = [
+        (1, "xs"),
+        (2, "xs"),
+        (3, "xs"),
+        (5, "xs"),
+        (6, "xs"),
+        (7, "d"),
+        (8, "d"),
+        (10, "d"),
+        (11, "s"),
+        (12, "s"),
+        (13, "s"),
+        (14, "t"),
+        (16, "t"),
+        (17, "nested"),
+        (18, "nested"),
+        (19, "tup"),
+    ]
+    .iter()
+    .map(|(l, n)| (*l, (*n).to_owned()))
+    .collect();
+    assert_eq!(changed, expected);
+    let last_xs = &trace.steps[4].vars[0].value.to_string();
+    assert_eq!(
+        last_xs,
+        "[20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 3.0, 2, 1, True, 0]"
+    );
+}
