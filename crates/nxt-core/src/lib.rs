@@ -2,8 +2,9 @@
 //!
 //! `nxt-core` knows nothing about processes, parsers or Python: it holds the values
 //! that flow between the crates ([`Program`], [`Trace`], [`Step`], [`Value`],
-//! [`Ending`]) and the seams where implementations plug in ([`Tracer`] captures a
-//! trace, [`Renderer`] writes it back into the source). Each trait has one required
+//! [`Ending`]; [`Task`], [`Sample`], [`CheckResult`], [`Verdict`]) and the seams where
+//! implementations plug in ([`Tracer`] captures a trace, [`Renderer`] writes it back
+//! into the source, [`Verifier`] runs a program against a task's tests). Each trait has one required
 //! method; the rest have defaults, and references and boxes implement the traits too.
 //!
 //! A [`Trace`] is also an interchange format (`docs/trace-json.md`): it serializes to
@@ -30,12 +31,14 @@
 #![deny(missing_docs)]
 
 mod program;
+mod task;
 mod trace;
 mod traits;
 
 pub use program::Program;
+pub use task::{CheckResult, Sample, Task, TestResult, TestStatus, Verdict, VerifyOptions};
 pub use trace::{
     Ending, Event, FORMAT_NAME, FORMAT_VERSION, RenderOptions, Step, Trace, TraceJsonError,
     TraceOptions, Value, Var,
 };
-pub use traits::{Renderer, Tracer};
+pub use traits::{Renderer, Tracer, Verifier};

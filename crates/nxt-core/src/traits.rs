@@ -1,6 +1,8 @@
 //! The seams between crates: capturing a trace and rendering it.
 
-use crate::{Program, RenderOptions, Trace, TraceOptions};
+use crate::{
+    CheckResult, Program, RenderOptions, Sample, Task, Trace, TraceOptions, VerifyOptions,
+};
 
 /// Captures what a program does, step by step.
 ///
@@ -51,6 +53,53 @@ pub trait Renderer {
         self.render(&program.source, trace, options)
     }
 }
+
+/// Runs a program against a task's tests and gives a verdict.
+///
+/// One required method, [`Verifier::verify`]; [`Verifier::verify_all`] has a
+/// sequential default that implementations with a worker pool override.
+pub trait Verifier {
+    /// The error of a check that could not be run at all (no interpreter, a broken
+    /// worker). A program that fails, crashes or loops still gets a [`CheckResult`].
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Verifies `sample` against the tests of `task`.
+    fn verify(
+        &self,
+        task: &Task,
+        sample: &Sample,
+        options: &VerifyOptions,
+    ) -> Result<CheckResult, Self::Error>;
+
+    /// Verifies many (task, sample) pairs; results come in the order of `pairs`.
+    ///
+    /// By default, one after the other with [`Verifier::verify`].
+    fn verify_all(
+        &self,
+        pairs: &[(&Task, &Sample)],
+        options: &VerifyOptions,
+    ) -> Vec<Result<CheckResult, Self::Error>> {
+        pairs
+            .iter()
+            .map(|(task, sample)| self.verify(task, sample, options))
+            .collect()
+    }
+}
+
+macro_rules! forward_verifier {
+    ($($ty:ty),*) => {$(
+        impl<V: Verifier + ?Sized> Verifier for $ty {
+            type Error = V::Error;
+            fn verify(&self, task: &Task, sample: &Sample, options: &VerifyOptions) -> Result<CheckResult, Self::Error> {
+                (**self).verify(task, sample, options)
+            }
+            fn verify_all(&self, pairs: &[(&Task, &Sample)], options: &VerifyOptions) -> Vec<Result<CheckResult, Self::Error>> {
+                (**self).verify_all(pairs, options)
+            }
+        }
+    )*};
+}
+forward_verifier!(&V, &mut V, Box<V>, std::sync::Arc<V>);
 
 macro_rules! forward_tracer {
     ($($ty:ty),*) => {$(
