@@ -10,16 +10,18 @@
 //! has long values (some clipped at the 8,192-character capture limit), compressed
 //! loop lines and an ending line.
 //!
-//! `cargo bench -p nxt-benches --bench formatter` runs criterion for `formatter/parse`
-//! and `formatter/render`, then the Python baseline (which times its own loop), checks
-//! that the baseline printed the same bytes as the Rust formatter, and prints a table
-//! with the ratios. Under `cargo test` (criterion's test mode) every routine runs once
-//! and the baseline only checks its output. See `docs/benchmarks.md`.
+//! `cargo bench -p nxt-benches --bench formatter` runs criterion for `formatter/parse`,
+//! `formatter/render` and `formatter/parse_render` (both, as `nxt_inline::Formatter`
+//! does per program), then the Python baseline (which times its own loop), checks that
+//! the baseline printed the same bytes as the Rust formatter, and prints a table with
+//! the ratios. In criterion's test mode (`cargo bench -p nxt-benches --bench formatter
+//! -- --test`, or `cargo test --benches`) every routine runs once and the baseline only
+//! checks its output. See `docs/benchmarks.md`.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use nxt_core::{Program, RenderOptions, Trace, TraceOptions, Tracer};
@@ -127,7 +129,7 @@ class Grid@K@:
 "#,
 ];
 
-/// The generated program: about 300 lines.
+/// The generated program: 316 lines.
 fn generate_program() -> String {
     let mut src = String::from(
         "\"\"\"A generated program for the formatter benchmark.\"\"\"\n\n\n\
@@ -147,8 +149,7 @@ fn generate_program() -> String {
          summary = {}\n\
          for round_no in range(ROUNDS):\n",
     );
-    let src = src.replace("ROUNDS", &ROUNDS.to_string());
-    let mut src = src;
+    let mut src = src.replace("ROUNDS", &ROUNDS.to_string());
     for k in 0..COPIES {
         let body = r#"    squares, evens, total = collect_@K@(30 + round_no)
     text = build_text_@K@(WORDS, 3 + round_no % 4)
@@ -257,6 +258,17 @@ fn run_baseline(dir: &Path, expected: &str, seconds: f64) -> Option<Baseline> {
     Some(baseline)
 }
 
+/// Runs `f` `iters` times and records the time taken in `samples`.
+fn timed(samples: &mut Vec<(u64, Duration)>, iters: u64, mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    let elapsed = start.elapsed();
+    samples.push((iters, elapsed));
+    elapsed
+}
+
 /// Criterion's point estimate for linear sampling: the slope (through the origin) of
 /// time against iterations over the measured samples. `samples` holds every call of the
 /// routine, warm-up first; the last `sample_size` are the measurement.
@@ -336,30 +348,33 @@ fn main() {
         .sample_size(SAMPLE_SIZE)
         .measurement_time(Duration::from_secs(5))
         .configure_from_args();
-    let mut parse_samples: Vec<(u64, Duration)> = Vec::new();
-    let mut render_samples: Vec<(u64, Duration)> = Vec::new();
+    // Every call of each routine, (iterations, time): criterion's own numbers, kept so
+    // that the ratios below use exactly what criterion measured.
+    let mut samples: [Vec<(u64, Duration)>; 3] = Default::default();
     {
+        let [parse_samples, render_samples, both_samples] = &mut samples;
         let mut group = criterion.benchmark_group("formatter");
         group.bench_function("parse", |b| {
             b.iter_custom(|iters| {
-                let start = std::time::Instant::now();
-                for _ in 0..iters {
+                timed(parse_samples, iters, || {
                     black_box(Layout::new(black_box(&source)).expect("parses"));
-                }
-                let elapsed = start.elapsed();
-                parse_samples.push((iters, elapsed));
-                elapsed
+                })
             });
         });
         group.bench_function("render", |b| {
             b.iter_custom(|iters| {
-                let start = std::time::Instant::now();
-                for _ in 0..iters {
+                timed(render_samples, iters, || {
                     black_box(layout.render(black_box(&trace), &options).expect("renders"));
-                }
-                let elapsed = start.elapsed();
-                render_samples.push((iters, elapsed));
-                elapsed
+                })
+            });
+        });
+        // What `nxt_inline::Formatter` does per program: both.
+        group.bench_function("parse_render", |b| {
+            b.iter_custom(|iters| {
+                timed(both_samples, iters, || {
+                    let layout = Layout::new(black_box(&source)).expect("parses");
+                    black_box(layout.render(black_box(&trace), &options).expect("renders"));
+                })
             });
         });
         group.finish();
@@ -388,9 +403,12 @@ fn main() {
         return;
     }
 
-    let rust_parse = slope(&parse_samples, SAMPLE_SIZE);
-    let rust_render = slope(&render_samples, SAMPLE_SIZE);
-    let rust_total = rust_parse + rust_render;
+    let sample_size = std::env::args()
+        .skip_while(|a| a != "--sample-size")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(SAMPLE_SIZE);
+    let [rust_parse, rust_render, rust_total] = samples.map(|s| slope(&s, sample_size));
     println!();
     println!(
         "formatter: Rust (criterion point estimate) vs Python baseline (median of its own loop)"
@@ -415,20 +433,31 @@ fn main() {
                 ("render (Layout::render)", rust_render, b.render),
                 ("parse + render", rust_total, b.total),
             ] {
+                let ratio = p / r;
+                let ratio = if ratio.is_finite() {
+                    format!("{ratio:.1}x")
+                } else {
+                    "n/a".to_owned()
+                };
                 println!(
-                    "  {:<22} {:>12} {:>12} {:>9.1}x",
+                    "  {:<22} {:>12} {:>12} {:>10}",
                     name,
                     seconds(r),
                     seconds(p),
-                    p / r
+                    ratio
                 );
             }
         }
         None => {
             println!("  Rust parse {}", seconds(rust_parse));
             println!("  Rust render {}", seconds(rust_render));
+            println!("  Rust parse + render {}", seconds(rust_total));
             println!("  (no Python baseline: see the warning above)");
         }
+    }
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load = load.split_whitespace().next().unwrap_or("?");
+        println!("  (1-minute load average {load}: other work on the machine skews both sides)");
     }
     criterion.final_summary();
 }

@@ -1,10 +1,12 @@
 //! The `nxt` command line.
 //!
 //! `nxt trace FILE` prints a Python program with its NExT inline trace; `nxt trace
-//! a.py b.py ... --out-dir DIR` traces many programs on a pool of warm workers. Exit
+//! a.py b.py ... --out-dir DIR` traces many programs on a pool of warm workers; `nxt
+//! data import humaneval|mbpp FILE` writes benchmark tasks as JSONL. Exit
 //! codes: 0 done, 1 some programs failed (or an internal error), 2 bad input (a syntax
 //! error, an unreadable file, a bad option), 130 interrupted.
 
+mod data_cmd;
 mod trace_cmd;
 
 use std::process::ExitCode;
@@ -23,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run Python programs and print them with their inline execution traces.
     Trace(trace_cmd::TraceArgs),
+    /// Benchmark data: import HumanEval and MBPP as tasks JSONL.
+    Data(data_cmd::DataArgs),
 }
 
 /// An error caused by the user's input: exit code 2.
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Trace(args) => trace_cmd::run(args),
+        Command::Data(args) => data_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -194,7 +194,7 @@ fn render(
 }
 
 /// Parses `2G`, `512M`, `1048576`, `none`.
-fn parse_bytes(text: &str) -> Result<Option<u64>> {
+pub(crate) fn parse_bytes(text: &str) -> Result<Option<u64>> {
     let t = text.trim();
     if t.eq_ignore_ascii_case("none") {
         return Ok(None);

@@ -9,10 +9,12 @@ use std::time::Duration;
 use crate::worker::{RunError, Starting, Worker, WorkerConfig};
 use crate::{Job, Outcome, SandboxError};
 
-/// How jobs are isolated beyond their own session, process group and rlimits.
+/// How jobs are isolated beyond their own session, process group, rlimits and
+/// working directory.
 ///
-/// This is the seam for stronger isolation (cgroups, namespaces, private temporary
-/// directories, CPU limits); new fields will come with defaults.
+/// New fields come with defaults: build one with `Isolation::default()` (or
+/// [`Isolation::none()`]) and set fields on it. What a pool achieved on the machine
+/// it runs on is in [`Pool::isolation_report`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Isolation {
@@ -36,6 +38,28 @@ pub struct Isolation {
     /// `PYENV*` variables, plus those set with [`PoolBuilder::env`], so that secrets
     /// in the environment (API keys) do not reach untrusted code. By default, false.
     pub inherit_env: bool,
+    /// Give each worker a network namespace of its own (with only a loopback
+    /// interface, down), so that jobs have no network: `connect` fails with
+    /// `ENETUNREACH`. As root the worker unshares `CLONE_NEWNET`; otherwise it first
+    /// tries a user namespace (`CLONE_NEWUSER`). Where the kernel refuses, jobs run
+    /// with the network and [`IsolationReport::network`] says why. By default, true.
+    pub network: bool,
+    /// Give each worker, in a mount namespace of its own, a private tmpfs over the
+    /// world-writable directories `/tmp`, `/var/tmp`, `/dev/shm` and `/run/lock`
+    /// (one file system of [`Isolation::tmp_size`] bytes, mounted on each that
+    /// exists), reset after every job that left anything in it. Jobs' working
+    /// directories are made in it. Where mounting is not possible, jobs share the
+    /// machine's and [`IsolationReport::tmp`] says why. By default, true.
+    pub private_tmp: bool,
+    /// Size of the private tmpfs (see [`Isolation::private_tmp`]), in bytes; it
+    /// also holds at most `tmp_size / 16 KiB` files. By default, 256 MiB.
+    pub tmp_size: u64,
+    /// Give each worker an IPC namespace of its own in which System V shared
+    /// memory, semaphores and message queues cannot be created (their limits set to
+    /// 0), so that a job can leave no IPC object behind; jobs also get
+    /// `RLIMIT_MSGQUEUE` 0, which keeps them from creating POSIX message queues.
+    /// By default, true.
+    pub private_ipc: bool,
 }
 
 impl Default for Isolation {
@@ -45,6 +69,10 @@ impl Default for Isolation {
             uid_base: 200_000,
             max_processes: 64,
             inherit_env: false,
+            network: true,
+            private_tmp: true,
+            tmp_size: 256 << 20,
+            private_ipc: true,
         }
     }
 }
@@ -57,8 +85,111 @@ impl Isolation {
         Isolation {
             drop_privileges: false,
             inherit_env: true,
+            network: false,
+            private_tmp: false,
+            private_ipc: false,
             ..Isolation::default()
         }
+    }
+}
+
+/// Whether one isolation measure is in force, as a worker found when it started.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Measure {
+    /// In force; how.
+    Active(String),
+    /// Turned off in [`Isolation`].
+    Off,
+    /// Asked for, but the system refused it; why. Jobs run without it.
+    Unavailable(String),
+}
+
+impl Measure {
+    /// Whether the measure is in force.
+    pub fn is_active(&self) -> bool {
+        matches!(self, Measure::Active(_))
+    }
+
+    fn from_report(value: &serde_json::Value) -> Measure {
+        let detail = value
+            .get("detail")
+            .and_then(|d| d.as_str())
+            .unwrap_or_default()
+            .to_string();
+        match value.get("state").and_then(|s| s.as_str()) {
+            Some("active") => Measure::Active(detail),
+            Some("off") => Measure::Off,
+            _ => Measure::Unavailable(if detail.is_empty() {
+                "not reported by the worker".into()
+            } else {
+                detail
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Measure {
+    /// `how` when active, `off`, or `unavailable: why`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Measure::Active(how) => f.write_str(how),
+            Measure::Off => f.write_str("off"),
+            Measure::Unavailable(why) => write!(f, "unavailable: {why}"),
+        }
+    }
+}
+
+/// What isolation the pool's jobs actually get on this machine (see
+/// [`Pool::isolation_report`]); a verifier copies [`IsolationReport::pairs`] into
+/// each result's metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IsolationReport {
+    /// Jobs run as an unprivileged uid of their worker slot with `RLIMIT_NPROC`
+    /// (see [`Isolation::drop_privileges`]), or as the pool's own user.
+    pub user: Measure,
+    /// No network: a network namespace per worker ([`Isolation::network`]).
+    pub network: Measure,
+    /// A private, reset-after-each-job `/tmp` (and the other world-writable
+    /// directories) per worker ([`Isolation::private_tmp`]).
+    pub tmp: Measure,
+    /// A private IPC namespace per worker without System V IPC
+    /// ([`Isolation::private_ipc`]).
+    pub ipc: Measure,
+    /// A fresh working directory per job, removed after it: always active; where it
+    /// is made.
+    pub workdir: Measure,
+    /// Orphans of a job (double-forked daemons) become the worker's children to be
+    /// killed: `PR_SET_CHILD_SUBREAPER`.
+    pub subreaper: Measure,
+}
+
+impl IsolationReport {
+    pub(crate) fn from_ready(ready: &serde_json::Value) -> IsolationReport {
+        let isolation = &ready["isolation"];
+        IsolationReport {
+            user: Measure::from_report(&isolation["user"]),
+            network: Measure::from_report(&isolation["network"]),
+            tmp: Measure::from_report(&isolation["tmp"]),
+            ipc: Measure::from_report(&isolation["ipc"]),
+            workdir: Measure::from_report(&isolation["workdir"]),
+            subreaper: Measure::from_report(&isolation["subreaper"]),
+        }
+    }
+
+    /// Each measure as `(name, description)`, for a result's metadata: `user`,
+    /// `network`, `tmp`, `ipc`, `workdir`, `subreaper`; descriptions as
+    /// [`Measure`]'s `Display` (`unavailable: why` for one the system refused).
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("user", self.user.to_string()),
+            ("network", self.network.to_string()),
+            ("tmp", self.tmp.to_string()),
+            ("ipc", self.ipc.to_string()),
+            ("workdir", self.workdir.to_string()),
+            ("subreaper", self.subreaper.to_string()),
+        ]
     }
 }
 
@@ -143,7 +274,8 @@ impl PoolBuilder {
     /// Starts the workers and waits until each has loaded the harness.
     pub fn build(&self) -> Result<Pool, SandboxError> {
         let workdir = tempfile::Builder::new().prefix("nxt-sandbox-").tempdir()?;
-        std::fs::set_permissions(workdir.path(), std::fs::Permissions::from_mode(0o555))?;
+        // Others may enter (to reach their job's directory) but not list or write it.
+        std::fs::set_permissions(workdir.path(), std::fs::Permissions::from_mode(0o711))?;
         let config = WorkerConfig {
             python: self.python.clone(),
             env: self.env.clone(),
@@ -152,6 +284,11 @@ impl PoolBuilder {
             workdir: workdir.path().to_path_buf(),
             max_processes: self.isolation.max_processes,
             inherit_env: self.isolation.inherit_env,
+            network: self.isolation.network,
+            private_tmp: self.isolation.private_tmp,
+            tmp_size: self.isolation.tmp_size,
+            private_ipc: self.isolation.private_ipc,
+            drop_requested: self.isolation.drop_privileges,
             startup_timeout: self.startup_timeout,
         };
         let drop_privileges = self.isolation.drop_privileges && nix::unistd::geteuid().is_root();
@@ -182,17 +319,18 @@ impl PoolBuilder {
                 worker: Some(worker),
             });
         }
-        let interpreter = slots[0]
-            .worker
-            .as_ref()
-            .map(|w| w.interpreter.clone())
-            .unwrap_or_default();
+        let first = slots[0].worker.as_ref();
+        let interpreter = first.map(|w| w.interpreter.clone()).unwrap_or_default();
+        let report = first
+            .map(|w| w.report.clone())
+            .expect("every slot has a ready worker");
         slots.reverse(); // `acquire` pops: slot 0 first
         Ok(Pool {
             config,
             idle: Mutex::new(slots),
             available: Condvar::new(),
             interpreter,
+            report,
             uids,
             workers: self.workers,
             _workdir: workdir,
@@ -227,6 +365,7 @@ pub struct Pool {
     idle: Mutex<Vec<Slot>>,
     available: Condvar,
     interpreter: String,
+    report: IsolationReport,
     uids: Vec<u32>,
     workers: usize,
     _workdir: tempfile::TempDir,
@@ -239,6 +378,7 @@ impl std::fmt::Debug for Pool {
             .field("interpreter", &self.interpreter)
             .field("workers", &self.workers)
             .field("uids", &self.uids)
+            .field("isolation", &self.report)
             .finish_non_exhaustive()
     }
 }
@@ -314,6 +454,12 @@ impl Pool {
     /// own user (not root, or [`Isolation::drop_privileges`] off).
     pub fn job_uids(&self) -> &[u32] {
         &self.uids
+    }
+
+    /// What isolation the jobs get on this machine, as the first worker found when
+    /// it started (every worker runs the same code with the same [`Isolation`]).
+    pub fn isolation_report(&self) -> &IsolationReport {
+        &self.report
     }
 
     fn acquire(&self) -> Lease<'_> {

@@ -1,12 +1,12 @@
 //! One zygote process and the protocol spoken with it (see `zygote.py`).
 
 use std::fs::File;
-use std::io::{IoSlice, Read};
+use std::io::{IoSlice, PipeReader, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -18,7 +18,8 @@ use nix::sys::socket::{
 };
 use nix::unistd::{Pid, pipe2};
 
-use crate::{Captured, Job, Outcome, SandboxError, Status};
+use crate::job::SIGXCPU;
+use crate::{Captured, IsolationReport, Job, Outcome, SandboxError, Status};
 
 /// The zygote's source, run with `python -c`.
 pub(crate) const ZYGOTE_SOURCE: &str = include_str!("zygote.py");
@@ -38,6 +39,10 @@ const START_STDERR_CAP: usize = 64 << 10;
 /// Largest message a zygote may send.
 const MAX_FRAME: usize = 16 << 20;
 const READ_CHUNK: usize = 64 << 10;
+/// How far below the soft CPU limit a `SIGKILL`ed job's CPU time may be to count as
+/// killed for it (`wait4` reports a little less CPU time than the kernel's limit
+/// check counts).
+const CPU_SLACK: Duration = Duration::from_millis(100);
 
 /// What every worker of a pool is started with.
 #[derive(Debug)]
@@ -49,6 +54,14 @@ pub(crate) struct WorkerConfig {
     pub workdir: PathBuf,
     pub max_processes: u64,
     pub inherit_env: bool,
+    pub network: bool,
+    pub private_tmp: bool,
+    pub tmp_size: u64,
+    pub private_ipc: bool,
+    /// Whether [`Isolation::drop_privileges`] was asked for (it is used only as root).
+    ///
+    /// [`Isolation::drop_privileges`]: crate::Isolation::drop_privileges
+    pub drop_requested: bool,
     pub startup_timeout: Duration,
 }
 
@@ -85,7 +98,8 @@ fn passes_through(key: &std::ffi::OsStr) -> bool {
 pub(crate) struct Starting {
     child: Unready,
     sock: UnixStream,
-    stderr: ChildStderr,
+    /// The zygote's stdout and stderr, one pipe, read until it is ready.
+    stderr: PipeReader,
 }
 
 /// Kills and reaps a worker process that never became ready.
@@ -112,7 +126,9 @@ pub(crate) struct Worker {
     sock: UnixStream,
     inbuf: Vec<u8>,
     scratch: Box<[u8]>,
+    urandom: File,
     pub interpreter: String,
+    pub report: IsolationReport,
 }
 
 /// Why [`Worker::run`] gave no outcome.
@@ -141,6 +157,10 @@ impl Starting {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
+        // stdout and stderr share one pipe: the zygote's `sys.stdout` is then born on a
+        // pipe (not seekable), as a job's must look, and what the harness prints while
+        // it loads ends up in the start-up diagnostics.
+        let (out_r, out_w) = std::io::pipe()?;
         let mut cmd = Command::new(&config.python);
         if !config.inherit_env {
             cmd.env_clear()
@@ -151,8 +171,8 @@ impl Starting {
             .envs(config.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&config.workdir)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::from(out_w.try_clone()?))
+            .stderr(Stdio::from(out_w))
             // Its own process group: a terminal's Ctrl-C goes to the Rust side only.
             .process_group(0);
         let raw = theirs.as_raw_fd();
@@ -172,7 +192,9 @@ impl Starting {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|source| match source.kind() {
+        let spawned = cmd.spawn();
+        drop(cmd); // closes our copies of the pipe's write end
+        let child = spawned.map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
                 SandboxError::InterpreterNotFound {
                     path: config.python.clone(),
@@ -182,7 +204,7 @@ impl Starting {
             _ => SandboxError::Io(source),
         })?;
         drop(theirs);
-        let stderr = child.stderr.take().expect("stderr is piped");
+        let stderr = out_r;
         let sock = UnixStream::from(ours);
         // A zygote that stops reading must not block a job forever.
         sock.set_write_timeout(Some(SEND_TIMEOUT))?;
@@ -198,6 +220,11 @@ impl Starting {
             "gid": uid,
             "max_processes": config.max_processes,
             "staging": config.workdir.to_string_lossy(),
+            "drop_requested": config.drop_requested,
+            "network": config.network,
+            "private_tmp": config.private_tmp,
+            "tmp_size": config.tmp_size,
+            "private_ipc": config.private_ipc,
         })
         .to_string();
         let mut frame = Vec::with_capacity(5 + message.len());
@@ -227,12 +254,15 @@ impl Starting {
                             .as_str()
                             .ok_or_else(|| SandboxError::Protocol("no interpreter name".into()))?
                             .to_string();
+                        let report = IsolationReport::from_ready(&ready);
                         return Ok(Worker {
                             child: self.child.0.take().expect("a started child"),
                             sock: self.sock,
                             inbuf,
                             scratch,
+                            urandom: File::open("/dev/urandom")?,
                             interpreter,
+                            report,
                         });
                     }
                     b'E' => harness_failed = true,
@@ -355,14 +385,12 @@ impl Worker {
         let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(fail)?;
         let (chan_r, chan_w) = pipe2(OFlag::O_CLOEXEC).map_err(fail)?;
 
-        let mut header = [0u8; 17];
-        header[0] = b'J';
-        header[1..9].copy_from_slice(&(job.payload.len() as u64).to_le_bytes());
-        let rlimit_as = job
-            .limits
-            .address_space
-            .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX));
-        header[9..17].copy_from_slice(&rlimit_as.to_le_bytes());
+        let mut secret = [0u8; 16];
+        self.urandom
+            .read_exact(&mut secret)
+            .map_err(|e| RunError::Local(e.into()))?;
+        let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let header = job_header(job, &secret);
         let fds = [out_w.as_raw_fd(), err_w.as_raw_fd(), chan_w.as_raw_fd()];
         sendmsg::<()>(
             self.sock.as_raw_fd(),
@@ -383,49 +411,52 @@ impl Worker {
             Stream::new(err_r, job.limits.output_bytes),
             Stream::new(chan_r, job.limits.channel_bytes),
         ];
-        let mut pid: Option<i32> = None;
-        let mut status: Option<i32> = None;
-        let mut ended_at: Option<Instant> = None;
+        let mut reports = Reports::default();
+        // The zygote may have said the job's pid already (it forks the child before
+        // the job arrives).
+        reports
+            .take(&mut self.inbuf, false)
+            .map_err(RunError::Failed)?;
         let mut lost = payload_sent.is_err();
         let mut timed_out = false;
         let mut kill_deadline: Option<Instant> = None;
         if lost {
-            ended_at = Some(Instant::now());
+            reports.ended_at = Some(Instant::now());
         }
 
         loop {
             let now = Instant::now();
-            if status.is_none() && !lost {
+            if reports.status.is_none() && !lost {
                 if !timed_out && deadline.is_some_and(|d| now >= d) {
                     timed_out = true;
                     kill_deadline = Some(now + KILL_GRACE);
-                    if let Some(pid) = pid {
+                    if let Some(pid) = reports.pid {
                         kill_group(pid);
                     }
                     // The zygote kills the child too: it is the parent, so it knows the
                     // pid has not been reaped and reused.
                     if send_all(&self.sock, b"K").is_err() {
                         lost = true;
-                        ended_at = Some(now);
+                        reports.ended_at = Some(now);
                     }
                 }
                 if kill_deadline.is_some_and(|d| now >= d) {
                     // The zygote does not answer: give it up.
                     let _ = self.child.kill();
                     lost = true;
-                    ended_at = Some(now);
+                    reports.ended_at = Some(now);
                 }
                 if lost {
-                    kill_orphan(pid);
+                    kill_orphan(reports.pid);
                 }
             }
-            let drain_deadline = ended_at.map(|t| t + DRAIN_GRACE);
-            if ended_at.is_some()
+            let drain_deadline = reports.ended_at.map(|t| t + DRAIN_GRACE);
+            if reports.ended_at.is_some()
                 && (streams.iter().all(|s| !s.open) || drain_deadline.is_some_and(|d| now >= d))
             {
                 break;
             }
-            let wake = match (status.is_none() && !lost, drain_deadline) {
+            let wake = match (reports.status.is_none() && !lost, drain_deadline) {
                 (true, _) => {
                     if timed_out {
                         kill_deadline
@@ -436,7 +467,7 @@ impl Worker {
                 (false, d) => d,
             };
 
-            let watch_sock = status.is_none() && !lost;
+            let watch_sock = reports.status.is_none() && !lost;
             let mut pollfds: Vec<PollFd<'_>> = Vec::with_capacity(4);
             let mut which: Vec<usize> = Vec::with_capacity(4);
             for (i, s) in streams.iter().enumerate() {
@@ -471,41 +502,37 @@ impl Worker {
                 if n == 0 {
                     // The zygote died: its child, if any, is an orphan now.
                     lost = true;
-                    ended_at = Some(Instant::now());
-                    kill_orphan(pid);
+                    reports.ended_at = Some(Instant::now());
+                    kill_orphan(reports.pid);
                     continue;
                 }
                 self.inbuf.extend_from_slice(&self.scratch[..n]);
-                while let Some((tag, data)) =
-                    take_frame(&mut self.inbuf).map_err(RunError::Failed)?
-                {
-                    match (tag, <[u8; 4]>::try_from(data.as_slice())) {
-                        (b'P', Ok(b)) => {
-                            let p = i32::from_le_bytes(b);
-                            pid = Some(p);
-                            if timed_out {
-                                kill_group(p);
-                            }
-                        }
-                        (b'S', Ok(b)) => {
-                            status = Some(i32::from_le_bytes(b));
-                            ended_at = Some(Instant::now());
-                        }
-                        (tag, _) => {
-                            return Err(RunError::Failed(SandboxError::Protocol(format!(
-                                "unexpected message {:?} during a job",
-                                tag as char
-                            ))));
-                        }
-                    }
-                }
+                reports
+                    .take(&mut self.inbuf, timed_out)
+                    .map_err(RunError::Failed)?;
             }
         }
 
-        let duration = ended_at.unwrap_or_else(Instant::now) - start;
-        let status = match status {
+        let duration = reports.ended_at.unwrap_or_else(Instant::now) - start;
+        let cpu_time = reports
+            .cpu_micros
+            .filter(|_| !lost)
+            .map(Duration::from_micros);
+        let status = match reports.status {
             _ if timed_out => Status::TimedOut,
-            Some(raw) if !lost => Status::from_wait_status(raw),
+            Some(raw) if !lost => {
+                let status = Status::from_wait_status(raw);
+                // A program that survives SIGXCPU at the soft limit (it ignores or
+                // handles it) gets SIGKILL at the hard limit, one second later. Only
+                // the kernel and a timeout (handled above) SIGKILL a job's child.
+                let soft = Duration::from_secs(job.limits.cpu_seconds());
+                if status == Status::Signaled(9) && cpu_time.is_some_and(|t| t + CPU_SLACK >= soft)
+                {
+                    Status::Signaled(SIGXCPU)
+                } else {
+                    status
+                }
+            }
             _ => Status::WorkerLost,
         };
         let [stdout, stderr, channel] = streams.map(|s| s.captured);
@@ -516,13 +543,19 @@ impl Worker {
                 stderr,
                 channel,
                 duration,
+                cpu_time,
+                secret,
             },
             reusable: !lost,
         })
     }
 
-    /// Closes the socket: the zygote kills what is left, reaps it and exits.
+    /// Says goodbye and closes the socket: the zygote kills what is left, reaps it
+    /// and exits, leaving the pool's directory to the pool. (A zygote whose socket
+    /// closes without a goodbye, because this process exited without dropping its
+    /// pool, removes that directory itself.)
     pub fn close(&mut self) {
+        let _ = send_all(&self.sock, b"Q");
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
     }
 
@@ -541,6 +574,75 @@ impl Drop for Worker {
         self.close();
         self.reap();
     }
+}
+
+/// What the zygote has said about the running job.
+#[derive(Default)]
+struct Reports {
+    /// The pid of the job's child (its process group id once it has started).
+    pid: Option<i32>,
+    /// Its raw wait status, once it and everything it started are gone.
+    status: Option<i32>,
+    /// Its CPU time.
+    cpu_micros: Option<u64>,
+    /// When its end was known.
+    ended_at: Option<Instant>,
+}
+
+impl Reports {
+    /// Takes the zygote's complete messages off `inbuf`, up to and including the
+    /// job's end: what follows belongs to the next job (the pid of its child).
+    fn take(&mut self, inbuf: &mut Vec<u8>, timed_out: bool) -> Result<(), SandboxError> {
+        while self.status.is_none() {
+            let Some((tag, data)) = take_frame(inbuf)? else {
+                break;
+            };
+            match (tag, data.len()) {
+                (b'P', 4) if self.pid.is_none() => {
+                    let p = i32::from_le_bytes(data[..4].try_into().expect("4 bytes"));
+                    self.pid = Some(p);
+                    if timed_out {
+                        kill_group(p);
+                    }
+                }
+                (b'S', 12) if self.pid.is_some() => {
+                    let (raw, cpu) = data.split_at(4);
+                    self.status = Some(i32::from_le_bytes(raw.try_into().expect("4 bytes")));
+                    self.cpu_micros = Some(u64::from_le_bytes(cpu.try_into().expect("8 bytes")));
+                    self.ended_at = Some(Instant::now());
+                }
+                (tag, _) => {
+                    return Err(SandboxError::Protocol(format!(
+                        "unexpected message {:?} during a job",
+                        tag as char
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fixed part of a job message (see `zygote.py`): its tag, the payload's
+/// length, the rlimits (-1: leave the worker's) and the secret.
+fn job_header(job: &Job<'_>, secret: &str) -> Vec<u8> {
+    let limit = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
+    let l = &job.limits;
+    let cpu = i64::try_from(l.cpu_seconds()).unwrap_or(i64::MAX);
+    let mut header = Vec::with_capacity(1 + 8 + 5 * 8 + secret.len());
+    header.push(b'J');
+    header.extend_from_slice(&(job.payload.len() as u64).to_le_bytes());
+    for value in [
+        limit(l.address_space),
+        cpu,
+        limit(l.open_files),
+        limit(l.file_size),
+        limit(l.processes),
+    ] {
+        header.extend_from_slice(&value.to_le_bytes());
+    }
+    header.extend_from_slice(secret.as_bytes());
+    header
 }
 
 /// Kills the child of a lost zygote and its process group. Nobody reaps it for us

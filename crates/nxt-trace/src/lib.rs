@@ -180,6 +180,7 @@ impl Tracer for CPythonTracer {
             address_space: options.memory_limit,
             output_bytes: 64 * 1024,
             channel_bytes: 512 << 20,
+            ..Limits::default()
         };
         let outcome = self.pool.run(&Job {
             payload: payload.as_bytes(),

@@ -30,7 +30,15 @@ import types
 _settrace = sys.settrace
 _gettrace = sys.gettrace
 _getframe = sys._getframe
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+try:  # one C encoder for every step (json.dumps builds a new one per call)
+    from json.encoder import c_make_encoder as _c_make_encoder, encode_basestring as _ebs
+
+    _c_encode = _c_make_encoder(None, None, _ebs, None, ":", ",", False, False, True)
+
+    def _dumps(obj):
+        return "".join(_c_encode(obj, 0))
+except (ImportError, TypeError):  # no C accelerator: the pure-Python encoder
+    _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _write = os.write
 
 _RESUME = dis.opmap.get("RESUME")
@@ -82,7 +90,7 @@ class _Stop(Exception):
 
 
 class _Frame:
-    __slots__ = ("fid", "kind", "snap", "order", "line", "after_exc")
+    __slots__ = ("fid", "kind", "snap", "order", "skipped", "line", "after_exc")
 
     def __init__(self, fid, kind):
         self.fid = fid
@@ -92,13 +100,28 @@ class _Frame:
         # containers with a shallow snapshot (see _shallow).
         self.snap = {}
         self.order = {}  # name -> position of first appearance
+        self.skipped = {}  # name -> the left-out object it was last seen bound to
         self.line = None  # the line executing now (set by line events)
         self.after_exc = False  # the last event in this frame was an exception
+
+
+def _strip_addresses(s):
+    """`<mod.Name object at 0x..>` becomes `<Name object>`; any other ` at 0x..` before
+    a `>` goes."""
+    return _ADDR_OTHER.sub("", _ADDR_OBJECT.sub(r"<\1 object>", s))
 
 
 def render(v):
     """A value's rendering: repr() with the spec's substitutions and escapes."""
     t = type(v)
+    if t in _IMMUTABLE:
+        # The repr of these exact types never holds a raw line break (str and bytes
+        # escape every character at which a line could split); only text can hold an
+        # address, e.g. a string made with repr(obj).
+        s = repr(v)
+        if (t is str or t is bytes) and " at 0x" in s:
+            s = _strip_addresses(s)
+        return s
     try:
         if t.__repr__ is _object_repr:
             return "<" + t.__name__ + " object>"
@@ -110,7 +133,7 @@ def render(v):
     except Exception:
         return "<unrepresentable " + t.__name__ + ">"
     if " at 0x" in s:
-        s = _ADDR_OTHER.sub("", _ADDR_OBJECT.sub(r"<\1 object>", s))
+        s = _strip_addresses(s)
     if _LINEBREAKS.search(s) is not None:
         s = s.translate(_ESCAPES)
     return s
@@ -160,6 +183,21 @@ def _unchanged(v, snapshot):
             and all(map(_is, v.values(), values))
         )
     return len(v) == len(snapshot) and all(map(_is, v, snapshot))
+
+
+def _appended(v, items, rendering):
+    """For a list whose snapshot `items` is an unchanged prefix and whose new items are
+    atomic: its new rendering, built from the previous one, and the extended snapshot
+    (the same list object, extended). None when the list changed otherwise."""
+    n = len(items)
+    if len(v) <= n or not all(map(_is, v[:n], items)):
+        return None
+    new = v[n:]
+    if not _atomic_items(new):
+        return None
+    items.extend(new)
+    # repr(list) is "[" + ", ".join(map(repr, items)) + "]" for atomic items.
+    return rendering[:-1] + ", " + ", ".join(map(repr, new)) + "]", items
 
 
 def _near_recursion_limit():
@@ -223,9 +261,11 @@ class Recorder:
 
     def send(self, obj):
         data = (_dumps(obj) + "\n").encode("utf-8", "surrogatepass")
-        view = memoryview(data)
-        while view:
-            view = view[_write(self.fd, view):]
+        n = _write(self.fd, data)
+        if n < len(data):  # a partial write (a signal, a full pipe): finish it
+            view = memoryview(data)[n:]
+            while view:
+                view = view[_write(self.fd, view):]
 
     def wire(self, rendering):
         if len(rendering) <= self.capture:
@@ -256,39 +296,47 @@ class Recorder:
         """The variables of `frame` that are new, rebound, mutated or deleted since
         its previous step, in the frame's order, as wire items."""
         snap = st.snap
-        order = st.order
         out = None
         present = 0
         for name, v in frame.f_locals.items():
-            if name[:2] == "__" and name[-2:] == "__" and len(name) > 4:
-                continue
             prev = snap.get(name)
+            if prev is not None:
+                present += 1
+                if prev[0] is v:
+                    # The same object: an immutable scalar (no snapshot needed) or a
+                    # container whose shallow snapshot proves it unchanged.
+                    shallow = prev[2]
+                    if shallow is None or _unchanged(v, shallow):
+                        continue
+                    if type(v) is list:
+                        grown = _appended(v, shallow, prev[1])
+                        if grown is not None:
+                            snap[name] = (v, grown[0], grown[1])
+                            if out is None:
+                                out = []
+                            out.append((name, grown[0]))
+                            continue
+            else:
+                if name[0] == "_" and name[:2] == "__" and name[-2:] == "__" and len(name) > 4:
+                    continue  # dunder names never produce an entry
+                if st.skipped.get(name) is v:
+                    continue  # still bound to the same left-out object
             t = type(v)
             if t in _IMMUTABLE:
-                if prev is not None:
-                    present += 1
-                    if prev[0] is v:
-                        continue
                 r = render(v)
                 snap[name] = (v, r, None)
-                if prev is not None and prev[1] == r:
-                    continue
             else:
                 if isinstance(v, _LEFT_OUT):
+                    st.skipped[name] = v
                     if prev is not None:
+                        present -= 1
                         del snap[name]  # silently leaves the snapshot
                     continue
-                if prev is not None:
-                    present += 1
-                    if prev[0] is v and prev[2] is not None and _unchanged(v, prev[2]):
-                        continue
                 r = render(v)
                 shallow = _shallow(v) if t in _CONTAINERS else None
                 snap[name] = (v if shallow is not None else None, r, shallow)
-                if prev is not None and prev[1] == r:
-                    continue
-            if name not in order:
-                order[name] = len(order)
+            if prev is not None and prev[1] == r:
+                continue
             if out is None:
                 out = []
             out.append((name, r))
@@ -301,10 +349,16 @@ class Recorder:
                 out.append((name, None))
         if out is None:
             return []
+        order = st.order
+        for name, _ in out:
+            if name not in order:
+                order[name] = len(order)
         if len(out) > 1:
             out.sort(key=lambda item: order[item[0]])
-        wire = self.wire
-        return [[n, None if r is None else wire(r)] for n, r in out]
+        capture = self.capture
+        return [
+            [n, r if r is None or len(r) <= capture else self.wire(r)] for n, r in out
+        ]
 
     # -- trace functions ------------------------------------------------------------
 

@@ -9,7 +9,9 @@
 //! | [`core`] | `nxt-core` | data model ([`Trace`], [`Program`], ...) and traits ([`Tracer`], [`Renderer`]) | always |
 //! | [`inline`] | `nxt-inline` | the inline trace formatter | always |
 //! | [`trace`] | `nxt-trace` | capture with CPython | `trace` (default) |
-//! | [`sandbox`] | `nxt-sandbox` | isolated, limited Python workers | `trace` (default) |
+//! | [`sandbox`] | `nxt-sandbox` | isolated, limited Python workers | `trace` or `verify` (default) |
+//! | [`verify`] | `nxt-verify` | test-based verification, verdicts, pass@k | `verify` (default) |
+//! | [`data`] | `nxt-data` | tasks, samples and results JSONL, importers | always |
 //!
 //! # Example
 //!
@@ -35,11 +37,14 @@ pub use nxt_core as core;
 pub use nxt_core::{
     Ending, Event, Program, RenderOptions, Renderer, Step, Trace, TraceOptions, Tracer, Value, Var,
 };
+pub use nxt_data as data;
 pub use nxt_inline as inline;
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "verify"))]
 pub use nxt_sandbox as sandbox;
 #[cfg(feature = "trace")]
 pub use nxt_trace as trace;
+#[cfg(feature = "verify")]
+pub use nxt_verify as verify;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -13,7 +13,11 @@ fn every_library_opens_with_an_overview_and_an_example() {
         let Ok(text) = std::fs::read_to_string(&lib) else {
             continue; // a binary-only crate
         };
-        assert!(text.starts_with("//!"), "{} must open with a //! overview", lib.display());
+        assert!(
+            text.starts_with("//!"),
+            "{} must open with a //! overview",
+            lib.display()
+        );
         let header: String = text
             .lines()
             .take_while(|l| l.starts_with("//!") || l.is_empty())
