@@ -111,8 +111,15 @@ fn corpus_verdicts_under_default_limits() {
     let mbpp = nxt_data::import::mbpp(&dir.join("mbpp.jsonl")).unwrap();
     assert_eq!(mbpp.len(), 974);
     let results = run(&verifier, "MBPP reference", &mbpp);
-    let expected: BTreeMap<String, Verdict> = [("mbpp/123".to_owned(), Verdict::Timeout)].into();
-    assert_eq!(not_passed(&results), expected, "{}", describe(&results));
+    // mbpp/123 needs 3–4 s of CPU against the default 3 s: a timeout here, a pass on a
+    // faster machine. Nothing else may fail.
+    let mut missed = not_passed(&results);
+    let slow = missed.remove("mbpp/123");
+    assert!(
+        matches!(slow, None | Some(Verdict::Timeout)),
+        "mbpp/123: {slow:?}"
+    );
+    assert_eq!(missed, BTreeMap::new(), "{}", describe(&results));
 
     let mut fix = nxt_data::import::humaneval(&dir.join("humanevalpack_python.jsonl")).unwrap();
     assert_eq!(fix.len(), 164);
