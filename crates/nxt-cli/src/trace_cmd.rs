@@ -8,8 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nxt::inline::formats::Format;
 use nxt::inline::{InlineError, Layout};
 use nxt::trace::{CPythonTracer, CPythonTracerBuilder, TraceError};
 use nxt::{Program, RenderOptions, Trace, TraceOptions, Tracer};
@@ -56,6 +57,40 @@ pub(crate) struct TraceArgs {
     /// Programs traced at once with --out-dir (default: the number of cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// How to write the trace: NExT's inline comments, a SemCoder-style scratchpad or an
+    /// LDB-style block listing (docs/trace-formats.md); with --out-dir, semcoder and ldb
+    /// write DIR/<name>.txt.
+    #[arg(long, value_enum, default_value_t = FormatArg::Next, value_name = "FORMAT")]
+    format: FormatArg,
+}
+
+/// The values of `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// NExT's inline comments (spec/inline-trace-format.md).
+    Next,
+    /// A SemCoder-style scratchpad: `[STATE-k]{json}[/STATE-k]` per step.
+    Semcoder,
+    /// An LDB-style listing of blocks and all their frame's variables.
+    Ldb,
+}
+
+impl FormatArg {
+    fn format(self) -> Format {
+        match self {
+            FormatArg::Next => Format::Next,
+            FormatArg::Semcoder => Format::Semcoder,
+            FormatArg::Ldb => Format::Ldb,
+        }
+    }
+
+    /// The extension of the files --out-dir writes.
+    fn extension(self) -> &'static str {
+        match self {
+            FormatArg::Next => "py",
+            FormatArg::Semcoder | FormatArg::Ldb => "txt",
+        }
+    }
 }
 
 impl TraceArgs {
@@ -124,14 +159,20 @@ pub(crate) fn run(args: TraceArgs) -> Result<u8> {
             .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
         let trace =
             Trace::from_json(&text).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-        render(&program, &layout(&program)?, &trace, &render_options)?
+        render(
+            &program,
+            &layout(&program)?,
+            &trace,
+            args.format,
+            &render_options,
+        )?
     } else if args.json {
         let trace = trace_one(&args.tracer(1)?, &program, &trace_options)?;
         trace.to_json_pretty() + "\n"
     } else {
         let layout = layout(&program)?;
         let trace = trace_one(&args.tracer(1)?, &program, &trace_options)?;
-        render(&program, &layout, &trace, &render_options)?
+        render(&program, &layout, &trace, args.format, &render_options)?
     };
     let mut out = std::io::stdout().lock();
     out.write_all(rendered.as_bytes())?;
@@ -185,12 +226,13 @@ fn render(
     program: &Program,
     layout: &Layout,
     trace: &Trace,
+    format: FormatArg,
     options: &RenderOptions,
 ) -> Result<String> {
-    let rendering = layout
-        .render(trace, options)
-        .with_context(|| format!("{}: rendering the trace", program.name))?;
-    Ok(rendering.text)
+    format
+        .format()
+        .render_layout(layout, trace, options)
+        .with_context(|| format!("{}: rendering the trace", program.name))
 }
 
 /// Parses `2G`, `512M`, `1048576`, `none`.
@@ -247,7 +289,8 @@ fn run_many(
         if let Some(other) = seen.insert(stem.clone(), file) {
             return Err(BadInput(format!(
                 "{other} and {file} would both be written to {}",
-                dir.join(format!("{stem}.py")).display()
+                dir.join(format!("{stem}.{}", args.format.extension()))
+                    .display()
             ))
             .into());
         }
@@ -293,7 +336,7 @@ fn run_many(
                         file,
                         &names[i],
                         dir,
-                        args.json,
+                        args,
                         trace_options,
                         render_options,
                     ) {
@@ -334,21 +377,24 @@ fn one(
     file: &str,
     name: &str,
     dir: &Path,
-    json: bool,
+    args: &TraceArgs,
     trace_options: &TraceOptions,
     render_options: &RenderOptions,
 ) -> Result<()> {
     let program = read_program(file)?;
     let layout = layout(&program)?;
     let trace = trace_one(tracer, &program, trace_options)?;
-    let text = render(&program, &layout, &trace, render_options)?;
-    if json {
+    let text = render(&program, &layout, &trace, args.format, render_options)?;
+    if args.json {
         write_atomic(
             &dir.join(format!("{name}.json")),
             (trace.to_json() + "\n").as_bytes(),
         )?;
     }
-    write_atomic(&dir.join(format!("{name}.py")), text.as_bytes())
+    write_atomic(
+        &dir.join(format!("{name}.{}", args.format.extension())),
+        text.as_bytes(),
+    )
 }
 
 /// Writes through a temporary file in the same directory and renames it into place, so

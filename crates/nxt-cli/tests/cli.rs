@@ -255,3 +255,137 @@ fn out_dir_traces_many_and_counts() {
         stderr(&out)
     );
 }
+
+fn formats_fixture(name: &str) -> String {
+    fixtures()
+        .join("formats")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn format_chooses_the_trace_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("inc.py");
+    std::fs::write(&src, "def inc(x):\n    return x + 1\n\ny = inc(1)\n").unwrap();
+    let src = src.to_str().unwrap();
+    let next = run(&["trace", src]);
+    assert_eq!(
+        stdout(&run(&["trace", src, "--format", "next"])),
+        stdout(&next)
+    );
+    let out = run(&["trace", src, "--format", "semcoder"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "def inc(x):  # [STATE-0]{\"x\":\"1\"}[/STATE-0]\n\
+         \x20   return x + 1  # [STATE-1]{\"__return__\":\"2\"}[/STATE-1]\n\
+         y = inc(1)  # [STATE-2]{\"y\":\"2\"}[/STATE-2]\n"
+    );
+    let out = run(&["trace", src, "--format", "ldb"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "[BLOCK-0]\ndef inc(x):\n    return x + 1\n\
+         # intermediate variable values: x=1, __return__=2\n\
+         [BLOCK-1]\ny = inc(1)\n# intermediate variable values: y=2\n"
+    );
+
+    // An unknown format is bad input, and the message names the known ones.
+    let out = run(&["trace", src, "--format", "xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("next, semcoder, ldb"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn format_renders_captured_traces_as_the_library_does() {
+    use nxt::Renderer;
+    use nxt::inline::formats::Format;
+
+    for (source, trace) in [
+        (paper("figure2.py"), paper("figure2.trace.json")),
+        (
+            formats_fixture("bubble_sort.py"),
+            formats_fixture("bubble_sort.trace.json"),
+        ),
+    ] {
+        let program = std::fs::read_to_string(&source).unwrap();
+        let captured = nxt::Trace::from_json(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+        for format in Format::ALL {
+            let out = run(&[
+                "trace",
+                &source,
+                "--from-json",
+                &trace,
+                "--format",
+                format.name(),
+                "--max-value-chars",
+                "12",
+            ]);
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            let options = nxt::RenderOptions {
+                max_value_chars: 12,
+                ..nxt::RenderOptions::default()
+            };
+            let expected = format
+                .renderer()
+                .render(&program, &captured, &options)
+                .unwrap();
+            assert_eq!(stdout(&out), expected, "{source} {format}");
+        }
+    }
+}
+
+#[test]
+fn the_captured_fixtures_are_what_nxt_trace_captures() {
+    for name in ["bubble_sort", "recursion_and_errors"] {
+        let source = formats_fixture(&format!("{name}.py"));
+        let out = run(&["trace", &source, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let expected =
+            std::fs::read_to_string(formats_fixture(&format!("{name}.trace.json"))).unwrap();
+        assert_eq!(stdout(&out), expected, "{name}");
+        // Rendering while tracing gives what rendering the captured trace gives.
+        for format in ["semcoder", "ldb"] {
+            let live = run(&["trace", &source, "--format", format]);
+            let from_json = run(&[
+                "trace",
+                &source,
+                "--from-json",
+                &formats_fixture(&format!("{name}.trace.json")),
+                "--format",
+                format,
+            ]);
+            assert_eq!(live.status.code(), Some(0), "{}", stderr(&live));
+            assert_eq!(stdout(&live), stdout(&from_json), "{name} {format}");
+        }
+    }
+}
+
+#[test]
+fn out_dir_writes_text_files_for_other_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("b.py");
+    std::fs::write(&input, "b = [1]\nb.append(2)\n").unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run(&[
+        "trace",
+        "--format",
+        "ldb",
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1 passed, 0 failed\n");
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("b.txt")).unwrap(),
+        "[BLOCK-0]\nb = [1]\nb.append(2)\n# intermediate variable values: b=[1, 2]\n"
+    );
+    assert!(!out_dir.join("b.py").exists());
+}

@@ -24,6 +24,10 @@
 //! [`Formatter`] puts both behind the [`nxt_core::Renderer`] trait, and
 //! [`strip_trace_comments`] removes trace comments from text alone, best effort.
 //!
+//! [`formats`] writes the same trace in two other formats, for ablations: a
+//! SemCoder-style scratchpad ([`formats::semcoder`]) and an LDB-style block listing
+//! ([`formats::ldb`]) (`docs/trace-formats.md`); [`formats::Format`] names all three.
+//!
 //! # Example
 //!
 //! ```
@@ -76,6 +80,7 @@ extern crate rustpython_ruff_text_size as ruff_text_size;
 
 mod budget;
 mod error;
+pub mod formats;
 mod layout;
 mod render;
 mod strip;
