@@ -3,11 +3,13 @@
 //! `nxt trace FILE` prints a Python program with its NExT inline trace; `nxt trace
 //! a.py b.py ... --out-dir DIR` traces many programs on a pool of warm workers; `nxt
 //! verify TASKS.jsonl [--samples S.jsonl]` runs programs against their tests; `nxt
+//! prompt TASKS.jsonl > PROMPTS.jsonl` writes NExT repair prompts; `nxt
 //! data import humaneval|mbpp FILE` writes benchmark tasks as JSONL. Exit
 //! codes: 0 done, 1 some programs failed (or an internal error), 2 bad input (a syntax
 //! error, an unreadable file, a bad option), 130 interrupted.
 
 mod data_cmd;
+mod prompt_cmd;
 mod trace_cmd;
 mod verify_cmd;
 
@@ -30,6 +32,8 @@ enum Command {
     /// Verify programs against their tasks' tests, each check in its own sandboxed
     /// process; verdicts, per-test results and pass@k.
     Verify(verify_cmd::VerifyArgs),
+    /// Write NExT repair prompts for tasks, as JSON Lines on standard output.
+    Prompt(prompt_cmd::PromptArgs),
     /// Benchmark data: import HumanEval and MBPP as tasks JSONL.
     Data(data_cmd::DataArgs),
 }
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Trace(args) => trace_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),
+        Command::Prompt(args) => prompt_cmd::run(args),
         Command::Data(args) => data_cmd::run(args),
     };
     match result {

@@ -126,21 +126,34 @@ impl Layout {
             .map(|g| groups.group(g).len())
             .max()
             .unwrap_or(0);
+        // A measure is reported only when it changed the text.
         while opts.keep_first > 1 {
             opts.keep_first -= 1;
-            use_measure(&mut report, Measure::LoweredKeepFirst);
             if most <= opts.keep_first + opts.keep_last {
                 report.keep_first = opts.keep_first;
                 continue;
             }
+            use_measure(&mut report, Measure::LoweredKeepFirst);
             if let Some(r) = attempt(&opts, &dropped, &mut report) {
                 return Ok((r, report));
             }
         }
 
-        // 2. max_value_chars, halved down to 20.
+        // 2. max_value_chars, halved down to 20. A halving that cuts no value (none is
+        // longer than the new width) cannot change the text and is not rendered.
+        let longest = trace
+            .steps
+            .iter()
+            .flat_map(|s| s.vars.iter())
+            .map(|v| v.value.chars())
+            .max()
+            .unwrap_or(0);
         while opts.max_value_chars > MIN_VALUE_CHARS {
             opts.max_value_chars = (opts.max_value_chars / 2).max(MIN_VALUE_CHARS);
+            if longest <= opts.max_value_chars as u64 {
+                report.max_value_chars = opts.max_value_chars;
+                continue;
+            }
             use_measure(&mut report, Measure::HalvedMaxValueChars);
             if let Some(r) = attempt(&opts, &dropped, &mut report) {
                 return Ok((r, report));

@@ -12,6 +12,7 @@
 //! | [`sandbox`] | `nxt-sandbox` | isolated, limited Python workers | `trace` or `verify` (default) |
 //! | [`verify`] | `nxt-verify` | test-based verification, verdicts, pass@k | `verify` (default) |
 //! | [`data`] | `nxt-data` | tasks, samples and results JSONL, importers | always |
+//! | [`prompt`] | `nxt-prompt` | NExT repair prompts, token budgets, answer parsing | `prompt` (default) |
 //!
 //! # Example
 //!
@@ -39,6 +40,8 @@ pub use nxt_core::{
 };
 pub use nxt_data as data;
 pub use nxt_inline as inline;
+#[cfg(feature = "prompt")]
+pub use nxt_prompt as prompt;
 #[cfg(any(feature = "trace", feature = "verify"))]
 pub use nxt_sandbox as sandbox;
 #[cfg(feature = "trace")]

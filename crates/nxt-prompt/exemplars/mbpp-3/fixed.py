@@ -1,0 +1,7 @@
+import math
+def is_not_prime(n):
+    result = False
+    for i in range(2, int(math.sqrt(n)) + 1):
+        if n % i == 0:
+            result = True
+    return result
