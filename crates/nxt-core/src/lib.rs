@@ -4,7 +4,8 @@
 //! that flow between the crates ([`Program`], [`Trace`], [`Step`], [`Value`],
 //! [`Ending`]; [`Task`], [`Sample`], [`CheckResult`], [`Verdict`]) and the seams where
 //! implementations plug in ([`Tracer`] captures a trace, [`Renderer`] writes it back
-//! into the source, [`Verifier`] runs a program against a task's tests). Each trait has one required
+//! into the source, [`Verifier`] runs a program against a task's tests, [`Sampler`]
+//! asks a model for completions of a [`SampleRequest`]). Each trait has one required
 //! method; the rest have defaults, and references and boxes implement the traits too.
 //!
 //! A [`Trace`] is also an interchange format (`docs/trace-json.md`): it serializes to
@@ -31,14 +32,16 @@
 #![deny(missing_docs)]
 
 mod program;
+mod sampling;
 mod task;
 mod trace;
 mod traits;
 
 pub use program::Program;
+pub use sampling::{ChatMessage, Completion, PromptInput, SampleRequest};
 pub use task::{CheckResult, Sample, Task, TestResult, TestStatus, Verdict, VerifyOptions};
 pub use trace::{
     Ending, Event, FORMAT_NAME, FORMAT_VERSION, RenderOptions, Step, Trace, TraceJsonError,
     TraceOptions, Value, Var,
 };
-pub use traits::{Renderer, Tracer, Verifier};
+pub use traits::{Renderer, Sampler, Tracer, Verifier};

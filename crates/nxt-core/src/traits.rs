@@ -1,7 +1,9 @@
-//! The seams between crates: capturing a trace and rendering it.
+//! The seams between crates: capturing a trace, rendering it, verifying a program and
+//! sampling a model.
 
 use crate::{
-    CheckResult, Program, RenderOptions, Sample, Task, Trace, TraceOptions, VerifyOptions,
+    CheckResult, Completion, Program, RenderOptions, Sample, SampleRequest, Task, Trace,
+    TraceOptions, VerifyOptions,
 };
 
 /// Captures what a program does, step by step.
@@ -86,6 +88,29 @@ pub trait Verifier {
     }
 }
 
+/// Asks a language model for completions.
+///
+/// One required method, [`Sampler::sample`]; [`Sampler::sample_all`] has a sequential
+/// default that implementations with concurrency override. A sampler answers a
+/// [`SampleRequest`] with exactly `request.n` completions, in order, or an error: it
+/// never returns fewer. The request names its task, so samplers that replay recorded
+/// answers can answer by task; samplers that call a model ignore the name.
+pub trait Sampler {
+    /// Why no completions came back (the server refused, the network failed, a
+    /// recorded answer is missing).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Asks for `request.n` completions of `request.input`.
+    fn sample(&self, request: &SampleRequest) -> Result<Vec<Completion>, Self::Error>;
+
+    /// Answers many requests; results come in the order of `requests`.
+    ///
+    /// By default, one after the other with [`Sampler::sample`].
+    fn sample_all(&self, requests: &[SampleRequest]) -> Vec<Result<Vec<Completion>, Self::Error>> {
+        requests.iter().map(|r| self.sample(r)).collect()
+    }
+}
+
 macro_rules! forward_verifier {
     ($($ty:ty),*) => {$(
         impl<V: Verifier + ?Sized> Verifier for $ty {
@@ -131,6 +156,21 @@ macro_rules! forward_renderer {
 }
 forward_renderer!(&R, &mut R, Box<R>, std::sync::Arc<R>);
 
+macro_rules! forward_sampler {
+    ($($ty:ty),*) => {$(
+        impl<S: Sampler + ?Sized> Sampler for $ty {
+            type Error = S::Error;
+            fn sample(&self, request: &SampleRequest) -> Result<Vec<Completion>, Self::Error> {
+                (**self).sample(request)
+            }
+            fn sample_all(&self, requests: &[SampleRequest]) -> Vec<Result<Vec<Completion>, Self::Error>> {
+                (**self).sample_all(requests)
+            }
+        }
+    )*};
+}
+forward_sampler!(&S, &mut S, Box<S>, std::sync::Arc<S>);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +210,51 @@ mod tests {
         assert_eq!(names(&Fake), ["a", "b"]);
         let boxed: Box<dyn Tracer<Error = Never>> = Box::new(Fake);
         assert_eq!(names(boxed), ["a", "b"]);
+    }
+    /// A sampler that answers with the task id and the completion's index.
+    struct Echo;
+
+    impl Sampler for Echo {
+        type Error = Never;
+        fn sample(&self, request: &SampleRequest) -> Result<Vec<Completion>, Never> {
+            Ok((0..request.n)
+                .map(|i| Completion::new(format!("{}#{i}", request.task_id), None))
+                .collect())
+        }
+    }
+
+    fn texts<S: Sampler>(s: S) -> Vec<Vec<String>> {
+        let mut two = SampleRequest::text("b", "prompt");
+        two.n = 2;
+        let requests = [SampleRequest::chat("a", vec![]), two];
+        s.sample_all(&requests)
+            .into_iter()
+            .map(|r| r.unwrap().into_iter().map(|c| c.text).collect())
+            .collect()
+    }
+
+    #[test]
+    fn references_boxes_and_arcs_are_samplers() {
+        let want = [vec!["a#0"], vec!["b#0", "b#1"]];
+        assert_eq!(texts(Echo), want);
+        assert_eq!(texts(&Echo), want);
+        assert_eq!(texts(&mut Echo), want);
+        assert_eq!(texts(std::sync::Arc::new(Echo)), want);
+        let boxed: Box<dyn Sampler<Error = Never>> = Box::new(Echo);
+        assert_eq!(texts(boxed), want);
+    }
+
+    #[test]
+    fn a_sample_request_round_trips_through_json() {
+        let mut r = SampleRequest::chat("t/1", vec![crate::ChatMessage::new("user", "hi")]);
+        r.n = 3;
+        r.temperature = Some(0.8);
+        r.stop = vec!["```".into()];
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            r#"{"task_id":"t/1","input":{"chat":[{"role":"user","content":"hi"}]},"n":3,"temperature":0.8,"stop":["```"]}"#
+        );
+        assert_eq!(serde_json::from_str::<SampleRequest>(&json).unwrap(), r);
     }
 }
