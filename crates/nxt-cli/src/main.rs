@@ -3,13 +3,15 @@
 //! `nxt trace FILE` prints a Python program with its NExT inline trace; `nxt trace
 //! a.py b.py ... --out-dir DIR` traces many programs on a pool of warm workers; `nxt
 //! verify TASKS.jsonl [--samples S.jsonl]` runs programs against their tests; `nxt
-//! prompt TASKS.jsonl > PROMPTS.jsonl` writes NExT repair prompts; `nxt
+//! prompt TASKS.jsonl > PROMPTS.jsonl` writes NExT repair prompts; `nxt selftrain
+//! init|step|run|status|export` drives a self-training run; `nxt
 //! data import humaneval|mbpp FILE` writes benchmark tasks as JSONL. Exit
 //! codes: 0 done, 1 some programs failed (or an internal error), 2 bad input (a syntax
 //! error, an unreadable file, a bad option), 130 interrupted.
 
 mod data_cmd;
 mod prompt_cmd;
+mod selftrain_cmd;
 mod trace_cmd;
 mod verify_cmd;
 
@@ -36,6 +38,8 @@ enum Command {
     Prompt(prompt_cmd::PromptArgs),
     /// Benchmark data: import HumanEval and MBPP as tasks JSONL.
     Data(data_cmd::DataArgs),
+    /// NExT self-training runs: select hard problems, sample, verify, filter, export.
+    Selftrain(selftrain_cmd::SelftrainArgs),
 }
 
 /// An error caused by the user's input: exit code 2.
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify_cmd::run(args),
         Command::Prompt(args) => prompt_cmd::run(args),
         Command::Data(args) => data_cmd::run(args),
+        Command::Selftrain(args) => selftrain_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -87,6 +87,10 @@ pub enum Error {
     /// A user-supplied sampler failed (see [`FnSampler`](crate::FnSampler)).
     #[error("sampler: {0}")]
     Custom(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// A step of the self-training loop failed (a prompt, a check, a sampler, an
+    /// export).
+    #[error("selftrain: {0}")]
+    Run(String),
 }
 
 impl Error {

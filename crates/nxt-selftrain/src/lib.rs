@@ -1,6 +1,7 @@
 //! NExT self-training (Ni et al., 2024, arXiv 2404.14662): the samplers that ask a
-//! model for repairs, and the store that keeps a run (`docs/selftrain.md`). The loop,
-//! the filters and the exports are still to come.
+//! model for repairs, the store that keeps a run, the loop ([`Run`]: hard-problem
+//! selection, then per iteration prompt, sample, parse, verify, filter), the
+//! [`filter`]s and the fine-tuning exports (`docs/selftrain.md`).
 //!
 //! Every sampler implements [`nxt_core::Sampler`]: a [`SampleRequest`] names its task
 //! and carries chat messages or a text prompt with the sampling parameters (`n`,
@@ -70,8 +71,10 @@
 
 mod custom;
 mod error;
+pub mod filter;
 mod openai;
 mod replay;
+mod run;
 mod store;
 
 pub use custom::{BoxError, FnSampler};
@@ -79,6 +82,7 @@ pub use error::Error;
 pub use nxt_core::{ChatMessage, Completion, PromptInput, SampleRequest, Sampler};
 pub use openai::{OpenAiSampler, OpenAiSamplerBuilder};
 pub use replay::ReplaySampler;
+pub use run::{ExportFormat, IterationStatus, Kept, Next, Run, RunConfig, Status, StepReport};
 pub use store::{
     Export, Iteration, Pending, SCHEMA_VERSION, Slot, SlotAnswer, Split, Store, StoredSample,
     prompt_hash,

@@ -333,6 +333,15 @@ impl Store {
         serde_json::from_str(&text).map_err(|e| state(format!("stored config: {e}")))
     }
 
+    /// Replaces the run's configuration (for example to run more iterations).
+    pub fn set_config(&mut self, config: &Json) -> Result<(), Error> {
+        self.conn.execute(
+            "UPDATE config SET json = ?1 WHERE id = 1",
+            [config.to_string()],
+        )?;
+        Ok(())
+    }
+
     /// Adds tasks to a set; returns how many were new. Adding a task again with the
     /// same content and set does nothing; a different content or set is an error.
     pub fn add_tasks(&mut self, split: Split, tasks: &[Task]) -> Result<usize, Error> {
