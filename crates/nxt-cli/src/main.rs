@@ -5,7 +5,7 @@
 //! verify TASKS.jsonl [--samples S.jsonl]` runs programs against their tests; `nxt
 //! prompt TASKS.jsonl > PROMPTS.jsonl` writes NExT repair prompts; `nxt selftrain
 //! init|step|run|status|export` drives a self-training run; `nxt
-//! data import humaneval|mbpp FILE` writes benchmark tasks as JSONL. Exit
+//! data import KIND FILE` writes benchmark tasks as JSONL. Exit
 //! codes: 0 done, 1 some programs failed (or an internal error), 2 bad input (a syntax
 //! error, an unreadable file, a bad option), 130 interrupted.
 
@@ -36,7 +36,8 @@ enum Command {
     Verify(verify_cmd::VerifyArgs),
     /// Write NExT repair prompts for tasks, as JSON Lines on standard output.
     Prompt(prompt_cmd::PromptArgs),
-    /// Benchmark data: import HumanEval and MBPP as tasks JSONL.
+    /// Benchmark data: import HumanEval(+/Fix), MBPP(+) and HEFix+ as tasks JSONL; build
+    /// MBPP-R repair tasks from failing samples.
     Data(data_cmd::DataArgs),
     /// NExT self-training runs: select hard problems, sample, verify, filter, export.
     Selftrain(selftrain_cmd::SelftrainArgs),

@@ -82,6 +82,11 @@ pub enum DataError {
         /// The key, described as in [`DataError::Duplicate`].
         key: String,
     },
+    /// Inputs that should fit together do not: oracles that are not those of their
+    /// problems, a HumanEvalFix task without its HumanEval+ counterpart, a cache file
+    /// of another file. The message says what.
+    #[error("{0}")]
+    Inconsistent(String),
     /// An item could not be serialized to JSON (a map with non-string keys, say).
     #[error("{}: cannot serialize an item as JSON: {source}", path.display())]
     Serialize {

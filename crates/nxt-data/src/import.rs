@@ -6,6 +6,11 @@
 //! | HumanEval (`HumanEval.jsonl`) | as is (`HumanEval/0`) | `prompt` | `prompt + canonical_solution` | one block: `test + "\ncheck(<entry_point>)\n"` | none |
 //! | MBPP (`mbpp.jsonl`) | `mbpp/<task_id>` | `text` | `code` | one block per `test_list` assert | `test_setup_code`, if not blank |
 //! | sanitized MBPP (`sanitized-mbpp.json`, a JSON array) | `mbpp/<task_id>` | `prompt` | `code` | one block per `test_list` assert | `test_imports`, one per line, if any |
+//! | HumanEvalFix (`humanevalpack_python.jsonl`, [`humanevalfix`]) | `HumanEvalFix/<n>` | `prompt` | `prompt + buggy_solution` (`solution`: `prompt + canonical_solution`) | one block: `test` (it calls `check`) | none |
+//!
+//! [`hefix_plus`] pairs HumanEvalFix's buggy programs with HumanEval+'s tests; HumanEval+
+//! and MBPP+ themselves, whose expected outputs must be computed, are in
+//! [`crate::plus`].
 //!
 //! `meta` records `dataset` (`humaneval`, `mbpp` or `mbpp-sanitized`), `file` (the
 //! source file's name) and, for MBPP, `split` ([`mbpp_split`]); every source field not
@@ -80,6 +85,172 @@ fn humaneval_task(value: Value, file: &str) -> Result<Task, Bad> {
         code,
         meta,
     })
+}
+
+/// Reads HumanEvalFix: the Python part of HumanEvalPack (`humanevalpack_python.jsonl`,
+/// ids `Python/<n>`) as repair tasks.
+///
+/// | task field | from |
+/// | --- | --- |
+/// | `task_id` | `HumanEvalFix/<n>` |
+/// | `prompt` | `prompt` (imports, signature, docstring) |
+/// | `code` | `prompt + buggy_solution`: the buggy program (HumanEvalFixDocs' context; HumanEvalFixTests shows `declaration + buggy_solution`, the same code without the docstring) |
+/// | `solution` | `prompt + canonical_solution` |
+/// | `tests` | one block: `test` (which ends by calling `check(<entry_point>)`; the call is added if it does not) |
+/// | `entry_point` | `entry_point` |
+/// | `meta` | `dataset` (`humanevalfix`), `file`, `source_id` (`Python/<n>`), `bug_type`, `failure_symptoms`, `example_test` |
+///
+/// The other source fields (`declaration`, `text`, `docstring`, `instruction`,
+/// `signature`) are not kept: they repeat parts of `prompt`.
+pub fn humanevalfix(path: &Path) -> Result<Vec<Task>, DataError> {
+    humanevalfix_with(path, OnInvalid::Fail).map(|loaded| loaded.items)
+}
+
+/// [`humanevalfix`], with a choice of what to do with bad lines.
+pub fn humanevalfix_with(path: &Path, on_invalid: OnInvalid) -> Result<Loaded<Task>, DataError> {
+    let file = file_name(path);
+    let mut collector = Collector::new(path, on_invalid);
+    each_line(path, |line| {
+        let parsed = line
+            .text
+            .and_then(parse_json)
+            .and_then(|value| humanevalfix_task(value, &file));
+        let parsed = torn_hint(parsed, line.terminated);
+        collector.add(line.number, None, parsed, |t| task_key(&t.task_id))
+    })?;
+    Ok(collector.finish())
+}
+
+/// The prefix of HumanEvalFix task ids.
+pub const HUMANEVALFIX_PREFIX: &str = "HumanEvalFix/";
+/// The prefix of HEFix+ task ids.
+pub const HEFIX_PLUS_PREFIX: &str = "HEFix+/";
+
+fn humanevalfix_task(value: Value, file: &str) -> Result<Task, Bad> {
+    let mut f = Fields::new(value, "", "a HumanEvalPack problem")?;
+    let source_id = f.id("task_id")?;
+    let number: u64 = source_id
+        .strip_prefix("Python/")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| {
+            Bad::field(
+                "task_id",
+                format!("expected a HumanEvalPack Python id (Python/<n>), found {source_id:?}"),
+            )
+        })?;
+    let prompt = f.string("prompt")?;
+    let buggy = f.string("buggy_solution")?;
+    let canonical = f.string("canonical_solution")?;
+    let test = f.string("test")?;
+    if test.trim().is_empty() {
+        return Err(Bad::field(
+            "test",
+            "a blank test (it would pass any program)",
+        ));
+    }
+    let entry_point = f.string("entry_point")?;
+    if !is_identifier(&entry_point) {
+        return Err(Bad::field(
+            "entry_point",
+            format!("expected a Python identifier, found {entry_point:?}"),
+        ));
+    }
+    let call = format!("check({entry_point})");
+    let block = if test.trim_end().ends_with(&call) {
+        format!("{}\n", test.trim_end())
+    } else {
+        format!("{test}\n{call}\n")
+    };
+    let mut meta = Map::new();
+    meta.insert("dataset".into(), "humanevalfix".into());
+    meta.insert("file".into(), file.into());
+    meta.insert("source_id".into(), source_id.into());
+    for name in ["bug_type", "failure_symptoms", "example_test"] {
+        if let Some(value) = f.opt_string(name)? {
+            meta.insert(name.into(), value.into());
+        }
+    }
+    Ok(Task {
+        task_id: format!("{HUMANEVALFIX_PREFIX}{number}"),
+        code: format!("{prompt}{buggy}"),
+        solution: Some(format!("{prompt}{canonical}")),
+        prompt,
+        tests: vec![block],
+        setup: None,
+        entry_point: Some(entry_point),
+        meta,
+    })
+}
+
+/// HEFix+ (NExT's name): HumanEvalFix's buggy programs with HumanEval+'s tests. `fix`
+/// are [`humanevalfix`] tasks and `plus` the HumanEval+ tasks
+/// ([`crate::plus::tasks`]); task `HumanEvalFix/<n>` is paired with `HumanEval/<n>`.
+///
+/// Each task: `task_id` `HEFix+/<n>`; `prompt`, `code` (the buggy program) and
+/// `entry_point` from HumanEvalFix; `tests`, `setup` and `solution` (HumanEval+'s
+/// reference, which its tests were computed from) from HumanEval+; `meta` has `dataset`
+/// (`hefix-plus`), `humanevalfix` and `humaneval_plus` (the two ids), `bug_type`,
+/// `failure_symptoms`, and HumanEval+'s `base_tests`, `plus_tests`, `timeout`,
+/// `test_timeouts` and `dropped`.
+///
+/// A HumanEvalFix task without its HumanEval+ task, or whose entry point differs, is
+/// an error ([`DataError::Inconsistent`]).
+pub fn hefix_plus(fix: &[Task], plus: &[Task]) -> Result<Vec<Task>, DataError> {
+    let by_id: std::collections::HashMap<&str, &Task> =
+        plus.iter().map(|t| (t.task_id.as_str(), t)).collect();
+    let mut out = Vec::with_capacity(fix.len());
+    for task in fix {
+        let number = task
+            .task_id
+            .strip_prefix(HUMANEVALFIX_PREFIX)
+            .ok_or_else(|| {
+                DataError::Inconsistent(format!("{} is not a HumanEvalFix task", task.task_id))
+            })?;
+        let plus_id = format!("HumanEval/{number}");
+        let Some(&twin) = by_id.get(plus_id.as_str()) else {
+            return Err(DataError::Inconsistent(format!(
+                "{}: no HumanEval+ task {plus_id}",
+                task.task_id
+            )));
+        };
+        if twin.entry_point != task.entry_point {
+            return Err(DataError::Inconsistent(format!(
+                "{}: entry point {:?}, but {plus_id} has {:?}",
+                task.task_id, task.entry_point, twin.entry_point
+            )));
+        }
+        let mut meta = Map::new();
+        meta.insert("dataset".into(), "hefix-plus".into());
+        meta.insert("humanevalfix".into(), task.task_id.clone().into());
+        meta.insert("humaneval_plus".into(), plus_id.clone().into());
+        for name in ["bug_type", "failure_symptoms"] {
+            if let Some(value) = task.meta.get(name) {
+                meta.insert(name.into(), value.clone());
+            }
+        }
+        for name in [
+            "base_tests",
+            "plus_tests",
+            "timeout",
+            "test_timeouts",
+            "dropped",
+        ] {
+            if let Some(value) = twin.meta.get(name) {
+                meta.insert(name.into(), value.clone());
+            }
+        }
+        out.push(Task {
+            task_id: format!("{HEFIX_PLUS_PREFIX}{number}"),
+            prompt: task.prompt.clone(),
+            code: task.code.clone(),
+            tests: twin.tests.clone(),
+            setup: twin.setup.clone(),
+            entry_point: task.entry_point.clone(),
+            solution: twin.solution.clone(),
+            meta,
+        });
+    }
+    Ok(out)
 }
 
 /// Reads an MBPP file: the full `mbpp.jsonl` (JSON Lines with `text`, `code`,
@@ -219,7 +390,7 @@ fn file_name(path: &Path) -> String {
 
 /// A Python identifier (ASCII or Unicode letters, digits, `_`; not starting with a
 /// digit).
-fn is_identifier(name: &str) -> bool {
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
         && chars.all(|c| c == '_' || c.is_alphanumeric())

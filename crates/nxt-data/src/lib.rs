@@ -1,6 +1,7 @@
 //! Tasks, samples and results as JSON Lines (`docs/tasks-jsonl.md`): strict readers
 //! whose errors name the file, the line and the field; atomic writers; a resumable
-//! results writer for long runs; importers for HumanEval and MBPP.
+//! results writer for long runs; importers for HumanEval, MBPP, HumanEvalFix, HumanEval+,
+//! MBPP+ and HEFix+; repair tasks from failing samples (MBPP-R).
 //!
 //! - [`read_tasks`], [`read_samples`] check every line field by field. A bad line is
 //!   an error ([`OnInvalid::Fail`]) or is skipped and reported ([`OnInvalid::Skip`]); a
@@ -11,7 +12,14 @@
 //! - [`ResultsWriter`] appends results to `<out>.partial` as they come, resumes after a
 //!   crash, and finishes by writing `<out>` atomically, sorted.
 //! - [`import::humaneval`] and [`import::mbpp`] turn the benchmark files into tasks
-//!   ([`import::humaneval_with`] and [`import::mbpp_with`] can skip bad lines).
+//!   ([`import::humaneval_with`] and [`import::mbpp_with`] can skip bad lines);
+//!   [`import::humanevalfix`] makes repair tasks of HumanEvalFix, and
+//!   [`import::hefix_plus`] pairs them with HumanEval+'s tests.
+//! - [`plus`] reads HumanEval+ and MBPP+ (evalplus's native format), keeps the expected
+//!   outputs a reference runner computed in an on-disk [`plus::OracleCache`], and makes
+//!   tasks with one test block per input (`docs/benchmarks-data.md`).
+//! - [`repair::repair_tasks`] turns the samples that fail their tests into repair tasks,
+//!   as NExT's MBPP-R was built.
 //!
 //! # Example
 //!
@@ -56,7 +64,11 @@ mod error;
 mod fields;
 pub mod import;
 mod jsonl;
+pub mod plus;
+mod pyjson;
+pub mod repair;
 mod results;
+mod sha256;
 
 pub use error::{DataError, InvalidLine};
 pub use jsonl::{read_results, read_samples, read_tasks, write_jsonl, write_jsonl_to};

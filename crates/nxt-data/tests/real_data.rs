@@ -150,3 +150,82 @@ fn sanitized_mbpp_has_427_tasks() {
     assert_eq!(splits(&tasks), expected);
     round_trips(&tasks);
 }
+
+#[test]
+fn humanevalfix_has_164_repair_tasks() {
+    let Some(dir) = data_dir() else { return };
+    let tasks = nxt_data::import::humanevalfix(&dir.join("humanevalpack_python.jsonl")).unwrap();
+    assert_eq!(tasks.len(), 164);
+    let mut bug_types: BTreeMap<String, usize> = BTreeMap::new();
+    let mut symptoms: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, task) in tasks.iter().enumerate() {
+        assert_eq!(task.task_id, format!("HumanEvalFix/{i}"));
+        assert_eq!(task.meta["source_id"], format!("Python/{i}"));
+        assert!(task.code.starts_with(&task.prompt));
+        assert_ne!(task.solution.as_ref(), Some(&task.code), "{}", task.task_id);
+        let entry_point = task.entry_point.as_deref().unwrap();
+        assert!(task.tests[0].ends_with(&format!("\ncheck({entry_point})\n")));
+        let call = format!("check({entry_point})");
+        assert_eq!(task.tests[0].lines().filter(|l| *l == call).count(), 1);
+        *bug_types
+            .entry(task.meta["bug_type"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+        *symptoms
+            .entry(task.meta["failure_symptoms"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    // As the data README counts them.
+    let expected: BTreeMap<String, usize> = [
+        ("value misuse", 44),
+        ("missing logic", 33),
+        ("excess logic", 31),
+        ("operator misuse", 25),
+        ("variable misuse", 23),
+        ("function misuse", 8),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(bug_types, expected);
+    let expected: BTreeMap<String, usize> = [
+        ("incorrect output", 160),
+        ("infinite loop", 3),
+        ("stackoverflow", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(symptoms, expected);
+    round_trips(&tasks);
+}
+
+#[test]
+fn evalplus_files_have_the_readme_counts() {
+    use nxt_data::plus::{Benchmark, SpecialOracle, read};
+    let Some(dir) = data_dir() else { return };
+    for (file, benchmark, problems, base, plus, specials) in [
+        (
+            "HumanEvalPlus.jsonl",
+            Benchmark::HumanEvalPlus,
+            164,
+            1570,
+            122_683,
+            1,
+        ),
+        // 8 set comparisons (Mbpp/249 is not in v0.2.0), 3 "not None", Mbpp/558, Mbpp/581.
+        ("MbppPlus.jsonl", Benchmark::MbppPlus, 378, 1174, 39_841, 12),
+    ] {
+        let read = read(&dir.join(file), benchmark, OnInvalid::Fail).unwrap();
+        assert_eq!(read.items.len(), problems, "{file}");
+        let b: usize = read.items.iter().map(|p| p.base_inputs.len()).sum();
+        let p: usize = read.items.iter().map(|p| p.plus_inputs.len()).sum();
+        assert_eq!((b, p), (base, plus), "{file}");
+        let special = read
+            .items
+            .iter()
+            .filter(|p| p.oracle != SpecialOracle::None)
+            .count();
+        assert_eq!(special, specials, "{file}");
+        assert!(read.skipped.is_empty());
+    }
+}

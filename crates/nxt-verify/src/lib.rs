@@ -10,6 +10,9 @@
 //! tokens, so that nothing the program prints, writes or does to its process can
 //! make a check pass that did not (see `docs/verify.md` for the design and its
 //! limits). [`pass_at_k`] and [`Summary`] turn many results into the unbiased pass@k.
+//! A task may carry its own time limit ([`check_timeout`]). The [`reference`] module runs
+//! trusted reference programs on many inputs to record their outputs (evalplus's
+//! expected outputs for HumanEval+ and MBPP+, `docs/benchmarks-data.md`).
 //!
 //! # Example
 //!
@@ -37,6 +40,7 @@
 #![deny(missing_docs)]
 
 mod pass_at_k;
+pub mod reference;
 mod wire;
 
 use std::fs::File;
@@ -310,6 +314,17 @@ impl Verifier for PythonVerifier {
         sample: &Sample,
         options: &VerifyOptions,
     ) -> Result<CheckResult, VerifyError> {
+        let own;
+        let timeout = check_timeout(task, options);
+        let options = if timeout == options.timeout {
+            options
+        } else {
+            own = VerifyOptions {
+                timeout,
+                ..options.clone()
+            };
+            &own
+        };
         let n_tests = task.tests.len();
         let tokens = self.tokens(n_tests + 4)?;
         let payload = payload(task, sample, options, &tokens);
@@ -348,6 +363,17 @@ impl Verifier for PythonVerifier {
             .into_iter()
             .map(|r| r.expect("every pair was verified"))
             .collect()
+    }
+}
+
+/// The wall-clock limit of a check of `task`, in seconds: `options.timeout`, or the
+/// task's own `meta.timeout` (a number of seconds) when that is larger. HumanEval+ and
+/// MBPP+ tasks carry evalplus's limit there, which grows with their number of inputs
+/// (`docs/benchmarks-data.md`); `options.timeout` is the least any check gets.
+pub fn check_timeout(task: &Task, options: &VerifyOptions) -> f64 {
+    match task.meta.get("timeout").and_then(Json::as_f64) {
+        Some(own) if own.is_finite() && own > options.timeout => own,
+        _ => options.timeout,
     }
 }
 
