@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .build()?;
         let startup = started.elapsed();
         if workers == 1 {
-            for (key, value) in pool.isolation_report().pairs() {
+            for (key, value) in pool.isolation_report().details() {
                 println!("  {key}: {value}");
             }
         }

@@ -37,10 +37,14 @@ pub struct Limits {
     /// `RLIMIT_AS` of the child, in bytes; `None` leaves the worker's. By default,
     /// 2 GiB.
     pub address_space: Option<u64>,
-    /// How many bytes of stdout, and of stderr, are kept; the rest is read and
-    /// counted but dropped. By default, 1 MiB.
+    /// How many bytes of stdout, and of stderr, are kept: the *last* ones written
+    /// (where a traceback is); what comes before them is read and counted but
+    /// dropped. By default, 1 MiB.
     pub output_bytes: usize,
-    /// How many bytes of the channel (fd 3) are kept. By default, 256 MiB.
+    /// How many bytes of the channel (fd 3) are kept: the *first* ones written (a
+    /// harness's messages in order; a message after the cap is lost, not kept at
+    /// the expense of earlier ones); the rest is read and counted but dropped. By
+    /// default, 256 MiB.
     pub channel_bytes: usize,
     /// CPU time of the child process (all its threads; each process it forks gets
     /// the same allowance of its own), as `RLIMIT_CPU` in whole seconds, rounded up.
@@ -151,7 +155,9 @@ impl Outcome {
 /// The bytes one stream kept, and how many were written.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Captured {
-    /// The first bytes written, at most the cap of the stream.
+    /// What was kept, at most the cap of the stream: for stdout and stderr the
+    /// *last* bytes written ([`Limits::output_bytes`]), for the channel the *first*
+    /// ([`Limits::channel_bytes`]).
     pub bytes: Vec<u8>,
     /// How many bytes the process wrote; more than `bytes.len()` means capped.
     pub total: u64,

@@ -22,8 +22,8 @@
 //!     .env("PYTHONHASHSEED", "0")
 //!     .build()?;
 //! assert!(pool.interpreter().starts_with("CPython 3."));
-//! for (measure, how) in pool.isolation_report().pairs() {
-//!     println!("{measure}: {how}"); // e.g. "network: unavailable: ..." where refused
+//! for (measure, code) in pool.isolation_report().pairs() {
+//!     println!("{measure}: {code}"); // e.g. "network: netns", "user: unavailable:not-root"
 //! }
 //!
 //! let out = pool.run(&Job::new(b"import os\nprint(sum(range(10)))\nos.write(3, b'done')"))?;
@@ -41,10 +41,13 @@
 //!
 //! [`Pool::run`] takes a free worker (blocking until one is free; a pool is `Send +
 //! Sync`), creates three pipes and sends their write ends to the zygote over a Unix
-//! socket (`SCM_RIGHTS`) with the payload, the job's [`Limits`] and a fresh random
-//! secret. The zygote makes the job's working directory and forks; the child
+//! socket (`SCM_RIGHTS`) with the job's [`Limits`], a fresh random secret and the
+//! payload, in one `sendmsg` (unless the payload is larger than the socket takes at
+//! once). The zygote makes the job's working directory and forks; the child
 //!
-//! 1. starts its own session and process group (`setsid`),
+//! 1. starts its own session and process group (`setsid`), and writes its pid to the
+//!    worker's *pid pipe*, which the Rust side reads only when it needs the pid (to
+//!    kill the job's process group itself), so that it costs no wake-up,
 //! 2. sets its rlimits: `RLIMIT_AS` ([`Limits::address_space`]; the zygote's own
 //!    mappings count towards it), `RLIMIT_CPU` ([`Limits::cpu_time`]),
 //!    `RLIMIT_NOFILE` ([`Limits::open_files`]), `RLIMIT_FSIZE`
@@ -54,39 +57,53 @@
 //! 3. changes into its working directory, fresh and empty, mode 0700, owned by the
 //!    job's uid,
 //! 4. when privileges are dropped (below), becomes the worker slot's unprivileged
-//!    uid and gid, with no supplementary groups (and no capabilities),
+//!    uid and gid, with no supplementary groups (the zygote dropped its own once, so
+//!    the child only sets its gid and uid) and no capabilities,
 //! 5. gets `/dev/null` as stdin, the pipes as fds 1, 2 and 3, and closes every other
 //!    fd; `sys.stdout` and `sys.stderr` are the interpreter's own text streams, born
-//!    on a pipe as a plain script's are, now writing to the job's pipes,
+//!    on a pipe as a plain script's are and created once in the zygote, now writing
+//!    to the job's pipes (the child only `dup2`s them into place),
 //! 6. gets the signal handlers of a plain `python3` script (`SIGINT` raises
 //!    `KeyboardInterrupt`, `SIGPIPE` and `SIGXFSZ` are ignored),
-//! 7. calls `main(payload)`. When it returns the streams are flushed and the child
-//!    exits with 0 (`os._exit`: `atexit` handlers and non-daemon threads are not
-//!    waited for); `SystemExit` exits with its code as Python would; any other
-//!    exception prints its traceback to stderr and exits with 1. The zygote code that
-//!    does this looks builtins up in its own snapshot and holds its own reference to
-//!    `os._exit`, so a program that rebinds them cannot make the child run on into
-//!    the zygote's code.
+//! 7. calls `main(payload)`. The zygote's globals no longer name the payload or the
+//!    secret by then (the child hands them to `main` and forgets them: a program that
+//!    walks up to the zygote's frame finds neither there by name). When it returns
+//!    the streams are flushed and the child exits with 0 (`os._exit`: `atexit`
+//!    handlers and non-daemon threads are not waited for); `SystemExit` exits with
+//!    its code as Python would; any other exception prints its traceback to stderr
+//!    and exits with status 1. The zygote code that does this looks builtins up in
+//!    its own snapshot and holds its own reference to `os._exit`, so a program that
+//!    rebinds them cannot make the child run on into the zygote's code.
 //!
-//! The calling thread polls the three pipes and the socket: it keeps at most
-//! [`Limits::output_bytes`] of stdout and of stderr and [`Limits::channel_bytes`] of
-//! the channel, reads and counts the rest ([`Captured::total`]), so a program that
-//! prints gigabytes neither blocks nor bloats memory. At [`Limits::wall_time`] it kills
-//! the child's process group (and asks the zygote to kill the child itself, in case it
-//! had not called `setsid` yet): [`Status::TimedOut`]. At its CPU time limit the
-//! kernel sends the child `SIGXCPU`, and `SIGKILL` one second later if it survives
-//! that: both are reported as [`Status::Signaled`]`(24)`
-//! ([`Status::cpu_time_exceeded`]). [`Outcome::cpu_time`] is the child's CPU time.
+//! The calling thread polls the three pipes and the socket: it keeps the *last*
+//! [`Limits::output_bytes`] of stdout and of stderr (a ring buffer: the end of a long
+//! output, where a traceback is) and the *first* [`Limits::channel_bytes`] of the
+//! channel (a harness's messages, in order), reads and counts the rest
+//! ([`Captured::total`]), so a program that prints gigabytes neither blocks nor bloats
+//! memory. After each wake-up it leaves the pipes alone for 2 ms and waits for the
+//! socket only (the job's end), unless it just read 16 KiB or more (a fast writer must
+//! not block on a full pipe): what a harness writes meanwhile waits in the pipe and is
+//! read in one go, so its messages cost a wake-up every 2 ms at most, not one each.
+//! Nothing is lost by waiting: the pipes are read to their end once the job has ended,
+//! so a killed run keeps everything it wrote. At [`Limits::wall_time`] it kills the
+//! child's process group (and asks the zygote to kill the child itself, in case it had
+//! not called `setsid` yet): [`Status::TimedOut`]. At its CPU time limit the kernel
+//! sends the child `SIGXCPU`, and `SIGKILL` one second later if it survives that: both
+//! are reported as [`Status::Signaled`]`(24)` ([`Status::cpu_time_exceeded`]).
+//! [`Outcome::cpu_time`] is the child's CPU time.
 //!
 //! A job ends when its child exits. The zygote then kills the child's process group
 //! and every other process the job started: the zygote is a *child subreaper*
 //! (`PR_SET_CHILD_SUBREAPER`), so double-forked daemons become its children, and it
-//! kills and reaps its children (`/proc/self/task/*/children`) until it has none; it
-//! then kills every process of the job's uid (below). Only then does it remove the
-//! job's files: the working directory, and whatever the job left in the private
-//! `/tmp` (by mounting a fresh tmpfs), so that a job that made its files unwritable
-//! or filled the file system leaves nothing either. Nothing of a job is left
-//! running, as a zombie, as an orphan or as a file when `run` returns.
+//! kills and reaps its children (`/proc/self/task/*/children`) until it has none. If
+//! there was any (or the subreaper is unavailable), it then kills every process of
+//! the job's uid (below); if there was none, there is no process of the job left
+//! anywhere (each one descends from the child, and the subreaper makes each orphan
+//! its child), and it spares itself the sweep. Only then does it remove the job's
+//! files: the working directory, and, if the job left anything in the private `/tmp`
+//! (one `statvfs`), all of it (by mounting a fresh tmpfs), so that a job that made
+//! its files unwritable or filled the file system leaves nothing either. Nothing of
+//! a job is left running, as a zombie, as an orphan or as a file when `run` returns.
 //!
 //! If the zygote dies during a job (only possible without privilege dropping, for
 //! instance by `os.kill(os.getppid(), 9)`), the job's process group is killed, the
@@ -95,45 +112,72 @@
 //! exits, and is reaped. A pool that is never dropped (kept in a `static`) leaves
 //! nothing either: when the process exits its workers see their sockets close without
 //! the goodbye a drop sends, kill what is left and exit, and the last of them removes
-//! the pool's (by then empty) directory.
+//! the pool's (by then empty) directory, through a handle on its parent opened before
+//! the private `/tmp` was mounted over it.
 //!
 //! # Cost
 //!
 //! Per job, a `fork` of a warm interpreter and no `exec`. On the 2-core development
 //! VMs (run `cargo run --release -p nxt-sandbox --example overhead`, which prints the
-//! CPU time per job of each part) a trivial job costs about 1.6 ms of CPU in all:
-//! about 0.6 ms in the zygote (the `fork` itself, which copies the page tables of its
-//! ~10 MB of heap, is most of it), about 0.9 ms in the child and 0.05–0.1 ms on the
-//! Rust side. Nearly all of it is the kernel's: the child's copy-on-write page faults
-//! (about 200 a job, ~2.5 µs each in these VMs, with memory-cgroup accounting) and the
-//! page-table copy. The isolation measures themselves (namespaces and mounts once per
-//! worker; a `mkdir`, `chown`, `rmdir` and `statvfs` and a few rlimits per job) cost a
-//! few tens of µs a job. With every core busy, throughput is the number of cores over
-//! that CPU time: about 1,250 trivial jobs/s on 2 idle cores (estimated; measured on
-//! shared machines, 2 workers ran 730–800 jobs/s, `docs/sandbox.md` has the numbers).
+//! CPU time per job of each part) a trivial job costs about 1.0–1.15 ms of CPU in
+//! all: about 0.4 ms in the zygote (the `fork` itself, which copies the page tables
+//! of its ~8 MB of private memory, is half of it), about 0.6 ms in the child and
+//! 0.05–0.07 ms on the Rust side. Nearly all of it is the kernel's: page faults
+//! (about 105 a job in the zygote and 160 in the child, 1.5–3 µs each in these VMs,
+//! with memory-cgroup accounting), the page-table copy and the child's exit. The
+//! isolation measures themselves (namespaces and mounts once per worker; a `mkdir`,
+//! `chown`, `rmdir` and `statvfs` and a few rlimits per job) cost a few tens of µs a
+//! job. With every core busy, throughput is the number of cores over that CPU time:
+//! 2 workers ran 1,875–1,907 trivial jobs/s on the shared 2-core machines at load
+//! 1–2 (`docs/sandbox.md` has the numbers).
 //!
-//! Two things keep the child's page faults down: the zygote calls, once, the libc
-//! functions a child calls before the harness (so their lazy symbol binding is not
-//! redone, with a copy-on-write fault, in every child), and `threading`'s after-fork
-//! handler, which the site module's `.pth` hooks import on these machines, skips its
-//! work (about 80 faults) when the forking process has one thread and never started
-//! another, as the zygote; a job that forks with threads running gets the full
-//! handler. Forking each job's child in advance while the previous job runs
-//! ("pre-forking") was measured and rejected: the spare child shares the zygote's
+//! What keeps the faults down, each measured: the zygote starts with `-S` and
+//! `LD_BIND_NOW` (see [The harness](#the-harness): without the `.pth` imports' modules
+//! and after-fork handlers, and with no lazy symbol binding in the children, about 45
+//! faults fewer a job); its per-job loop avoids Python-level work that writes many
+//! pages (plain ints where `socket`'s flags are enums, bound methods, a kept-open
+//! `/proc/self/task/*/children` read with `pread`, no exception per job, nothing
+//! written between the `fork` and the child's end that can wait, when each write copies
+//! a page the child still shares); the child only `dup2`s the pipes into place (its
+//! `sys.stdout` and `sys.stderr` were made once), writes its pid to a pipe instead of
+//! waiting for the zygote to report it, and needs no `setgroups`; the uid sweep runs
+//! only after a job that left a process; the Rust side blocks about twice a job (the
+//! job's first write, its end) rather than once per write. `threading`'s after-fork
+//! handler, where a harness imports `threading`, skips its work (about 80 faults) when
+//! the forking process has one thread and never started another, as the zygote; a job
+//! that forks with threads running gets the full handler. Tried and dropped: running
+//! the child's set-up code in the zygote first so that CPython has specialized it (2
+//! faults fewer in the child, 3 more in the zygote); giving the interpreter's read-only
+//! file mappings an anonymous page so that `fork` copies their page tables instead of
+//! the child faulting them in (half the child's file faults, but `fork` and `exit` cost
+//! more than they saved). Forking each job's child in advance while the previous job
+//! runs ("pre-forking") was measured and rejected: the spare child shares the zygote's
 //! pages while the zygote finishes the previous job, which turns the zygote's cheap
 //! page-reuse faults into copies and cost about 0.3 ms more CPU per job, and with as
 //! many busy workers as cores there is no idle core to hide the `fork` on.
 //!
 //! # The harness
 //!
-//! The zygote is `src/zygote.py`, started as `python -c <source>` (no `-E` or `-I`,
-//! so `PYTHONHASHSEED` and the other `PYTHON*` variables set with
-//! [`PoolBuilder::env`] work). It imports the [`PoolBuilder::preload`] modules, then
-//! runs the harness source as a fresh module named `__nxt_harness__` (file name
-//! `<harness>`), so the harness's own imports are paid once; an exception there is
-//! [`SandboxError::HarnessFailed`] (with what the harness printed while loading).
-//! Every job starts from that state: what one job changes is not seen by the next.
-//! The harness loads before the isolation below is set up (with the network, and
+//! The zygote is `src/zygote.py`, started as `python -S -c <source>` (no `-E` or `-I`,
+//! so `PYTHONHASHSEED` and the other `PYTHON*` variables set with [`PoolBuilder::env`]
+//! work). It then does what the `site` module does at start-up itself (`site.main()`):
+//! site-packages, the directory lines of `.pth` files, a virtual environment, the user
+//! site and `sitecustomize`, `exit()`, `help()`, with `sys.path` as a plain `python3
+//! -c` has it; only the `import` lines of `.pth` files are not run, unless
+//! [`PoolBuilder::pth_imports`] asks for them (on the development machines they import
+//! `certifi`, `zipfile`, `lzma`, `threading`, `random`, ...: 55 more mappings and 2 MB
+//! more heap in every fork, and after-fork handlers). `sys.flags.no_site` is set back
+//! to 0 (CPython), so `sys.flags` is a plain interpreter's and a Python that a job
+//! starts through `subprocess` or `multiprocessing` gets no `-S`; `sys.orig_argv` still
+//! shows `-S`. The worker is started with `LD_BIND_NOW=1` (all symbols bound once, not
+//! lazily in each child, where each binding writes a copy-on-write page), which the
+//! zygote removes from its environment: jobs do not see it (but `/proc/self/environ`,
+//! the environment as it was at `exec`, does). It imports the [`PoolBuilder::preload`]
+//! modules, then runs the harness source as a fresh module named `__nxt_harness__`
+//! (file name `<harness>`), so the harness's own imports are paid once; an exception
+//! there is [`SandboxError::HarnessFailed`] (with what the harness printed while
+//! loading). Every job starts from that state: what one job changes is not seen by the
+//! next. The harness loads before the isolation below is set up (with the network, and
 //! seeing the machine's `/tmp`); jobs run after.
 //!
 //! The zygote forks from its module level and calls `main` from there, so the stack
@@ -141,12 +185,18 @@
 //! a plain script's. With `def main(payload): exec(payload, g)` the program's module
 //! level is the third frame, and `exec` counts once more towards the recursion limit
 //! on CPython 3.11: under the default limit of 1000 a recursive function of the
-//! program reaches depth 996, where in a plain script it reaches 999. Tracebacks of
-//! uncaught exceptions leave out the zygote's frame.
+//! program reaches depth 996, where in a plain script it reaches 999 (the
+//! recursion budget a job loses to the sandbox: 3 frames). Tracebacks of uncaught
+//! exceptions leave out the zygote's frame. The child hands the payload and the
+//! secret to `main` as arguments without keeping them in the zygote's globals (two
+//! small functions fetch and forget them while the arguments are evaluated, and have
+//! returned before `main` runs): no frame is added.
 //!
-//! The zygote itself imports `os`, `sys`, `signal`, `socket`, `resource`, `select`,
-//! `json`, `stat`, `struct`, `traceback`, `gc`, `time` and `ctypes`; a job finds them
-//! in `sys.modules`.
+//! The zygote itself imports `os`, `sys`, `signal`, `_socket` (not `socket`, whose
+//! enums cost every fork 300 KB), `resource`, `select`, `json`, `stat`, `struct`,
+//! `gc`, `time`, `ctypes` and `site` (and what they import); a job finds them in
+//! `sys.modules`. It prints a job's uncaught exception with the interpreter's own
+//! printer (`sys.__excepthook__`, as a plain script's), not the `traceback` module.
 //!
 //! # The result channel and the per-job secret
 //!
@@ -186,7 +236,20 @@
 //!
 //! Configured by [`Isolation`]; what a pool achieved is in
 //! [`Pool::isolation_report`] (one [`Measure`] each: active and how, off, or
-//! unavailable and why), for a verifier to copy into each result. Checked on the
+//! unavailable and why), for a verifier to copy into each result: its
+//! [`IsolationReport::pairs`] are short stable codes (about 90 bytes in all, where
+//! the descriptions, [`IsolationReport::details`], take about 600):
+//!
+//! | measure | active | unavailable (`unavailable:` and) |
+//! |---|---|---|
+//! | `user` | `uid` | `not-root` |
+//! | `network` | `netns`, `netns-in-userns`, `netns-root-jobs` (jobs run as root and could leave it) | `userns-refused`, `unshare-refused` |
+//! | `tmp` | `tmpfs`, `tmpfs-partial` (a directory left shared: the interpreter lives below), `tmpfs-in-userns`, `tmpfs-partial-in-userns` | `userns-refused`, `mountns-refused`, `mount-failed`, `interpreter-in-tmp` |
+//! | `ipc` | `ipcns`, `ipcns-sysv-allowed` (System V limits not settable), each with `-in-userns` in a user namespace | `userns-refused`, `unshare-refused` |
+//! | `workdir` | `fresh-in-private-tmp`, `fresh-in-pool-dir` | — |
+//! | `subreaper` | `subreaper` | `prctl-refused` |
+//!
+//! A measure turned off in [`Isolation`] is `off`. Checked on the
 //! development machines (Linux 6.18, Firecracker VM, everything runs as root,
 //! `pid_max` 32768, CPython 3.11 under pyenv in `/root/.pyenv`), where every measure
 //! is active; and as an unprivileged user there (uid 65534), where everything but the
@@ -202,12 +265,16 @@
 //!   the Rust process (`EPERM`); the fds it was given keep working after the switch;
 //!   it has no capabilities; `PR_SET_NO_NEW_PRIVS` keeps it from gaining any through
 //!   a setuid executable.
-//! - **A sweep of that uid after each job**, at worker start and at worker exit: the
-//!   zygote sets its real and effective uid to the job uid (keeping saved uid 0 to
-//!   come back) and calls `kill(-1, SIGKILL)`, which reaches exactly the processes of
-//!   that uid, wherever they are, and spares the caller. No fork is needed. Processes
-//!   of that uid cannot ptrace the zygote meanwhile: a uid change clears its dumpable
-//!   flag.
+//! - **A sweep of that uid after a job that left a process**, at worker start and at
+//!   worker exit: the zygote sets its real and effective uid to the job uid (keeping
+//!   saved uid 0 to come back) and calls `kill(-1, SIGKILL)`, which reaches exactly
+//!   the processes of that uid, wherever they are, and spares the caller. No fork is
+//!   needed. Processes of that uid cannot ptrace the zygote meanwhile: a uid change
+//!   clears its dumpable flag. After a job whose child was the zygote's only child
+//!   when it ended (the common case) there is nothing to sweep: every process of the
+//!   uid descends from the job's child, and the subreaper makes each orphan the
+//!   zygote's child, so none can be anywhere else; without the subreaper the zygote
+//!   sweeps after every job.
 //! - **No network** ([`Isolation::network`]): each worker unshares a network
 //!   namespace once (`CLONE_NEWNET`, root), before its first job; jobs inherit it: no
 //!   interface but a loopback that is down, so `connect` fails at once with

@@ -141,8 +141,9 @@ impl std::fmt::Display for Measure {
 }
 
 /// What isolation the pool's jobs actually get on this machine (see
-/// [`Pool::isolation_report`]); a verifier copies [`IsolationReport::pairs`] into
-/// each result's metadata.
+/// [`Pool::isolation_report`]); a verifier copies [`IsolationReport::pairs`] (short
+/// codes) into each result's metadata, [`IsolationReport::details`] has the
+/// descriptions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IsolationReport {
@@ -163,33 +164,71 @@ pub struct IsolationReport {
     /// Orphans of a job (double-forked daemons) become the worker's children to be
     /// killed: `PR_SET_CHILD_SUBREAPER`.
     pub subreaper: Measure,
+    /// The short code of each measure, in the order of [`IsolationReport::pairs`].
+    codes: [String; 6],
 }
+
+/// The names of the measures, in the order of [`IsolationReport::pairs`].
+const MEASURES: [&str; 6] = ["user", "network", "tmp", "ipc", "workdir", "subreaper"];
 
 impl IsolationReport {
     pub(crate) fn from_ready(ready: &serde_json::Value) -> IsolationReport {
         let isolation = &ready["isolation"];
-        IsolationReport {
-            user: Measure::from_report(&isolation["user"]),
-            network: Measure::from_report(&isolation["network"]),
-            tmp: Measure::from_report(&isolation["tmp"]),
-            ipc: Measure::from_report(&isolation["ipc"]),
-            workdir: Measure::from_report(&isolation["workdir"]),
-            subreaper: Measure::from_report(&isolation["subreaper"]),
+        let [user, network, tmp, ipc, workdir, subreaper] =
+            MEASURES.map(|name| Measure::from_report(&isolation[name]));
+        let mut report = IsolationReport {
+            user,
+            network,
+            tmp,
+            ipc,
+            workdir,
+            subreaper,
+            codes: Default::default(),
+        };
+        let codes = MEASURES.map(|name| {
+            let code = isolation[name]["code"].as_str().filter(|c| !c.is_empty());
+            match report.measure(name) {
+                Measure::Active(_) => code.unwrap_or("active").to_string(),
+                Measure::Off => "off".to_string(),
+                Measure::Unavailable(_) => format!("unavailable:{}", code.unwrap_or("other")),
+            }
+        });
+        report.codes = codes;
+        report
+    }
+
+    fn measure(&self, name: &str) -> &Measure {
+        match name {
+            "user" => &self.user,
+            "network" => &self.network,
+            "tmp" => &self.tmp,
+            "ipc" => &self.ipc,
+            "workdir" => &self.workdir,
+            _ => &self.subreaper,
         }
     }
 
-    /// Each measure as `(name, description)`, for a result's metadata: `user`,
-    /// `network`, `tmp`, `ipc`, `workdir`, `subreaper`; descriptions as
-    /// [`Measure`]'s `Display` (`unavailable: why` for one the system refused).
+    /// Each measure as `(name, code)`, for a result's metadata: `user`, `network`,
+    /// `tmp`, `ipc`, `workdir`, `subreaper`, each with a short stable code of how it
+    /// is in force (`uid`, `netns`, `tmpfs`, ...), `off`, or `unavailable:` and why
+    /// (`unavailable:not-root`, ...); the crate documentation lists them.
+    /// [`IsolationReport::details`] has the long descriptions.
     pub fn pairs(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("user", self.user.to_string()),
-            ("network", self.network.to_string()),
-            ("tmp", self.tmp.to_string()),
-            ("ipc", self.ipc.to_string()),
-            ("workdir", self.workdir.to_string()),
-            ("subreaper", self.subreaper.to_string()),
-        ]
+        MEASURES
+            .iter()
+            .copied()
+            .zip(self.codes.iter().cloned())
+            .collect()
+    }
+
+    /// Each measure as `(name, description)`: as [`IsolationReport::pairs`], with
+    /// [`Measure`]'s `Display` (how, `off`, or `unavailable: why`, in words) instead
+    /// of the codes.
+    pub fn details(&self) -> Vec<(&'static str, String)> {
+        MEASURES
+            .iter()
+            .map(|&name| (name, self.measure(name).to_string()))
+            .collect()
     }
 }
 
@@ -201,6 +240,7 @@ pub struct PoolBuilder {
     workers: usize,
     env: Vec<(String, String)>,
     preload: Vec<String>,
+    pth_imports: bool,
     isolation: Isolation,
     startup_timeout: Duration,
 }
@@ -215,6 +255,7 @@ impl PoolBuilder {
             workers: 1,
             env: Vec::new(),
             preload: Vec::new(),
+            pth_imports: false,
             isolation: Isolation::default(),
             startup_timeout: Duration::from_secs(30),
         }
@@ -255,6 +296,24 @@ impl PoolBuilder {
         self
     }
 
+    /// Whether the workers run the `import` lines of the `.pth` files in
+    /// site-packages, as `python3` does when it starts.
+    ///
+    /// Workers start the interpreter with `-S` and then do what the `site` module
+    /// does at start-up themselves (site-packages and the `.pth` files' directories
+    /// on `sys.path`, virtual environments, the user site, `exit()`, `help()`,
+    /// `sitecustomize`), except for those lines: they import modules into every
+    /// worker (on the development machines `certifi`, `zipfile`, `lzma`, ...), which
+    /// makes every job's fork dearer. Turn this on for packages that need theirs
+    /// (legacy `-nspkg.pth` namespace packages, setuptools' `distutils` shim), or
+    /// [`preload`](PoolBuilder::preload) what they would import.
+    ///
+    /// By default, false.
+    pub fn pth_imports(&mut self, on: bool) -> &mut Self {
+        self.pth_imports = on;
+        self
+    }
+
     /// How jobs are isolated.
     ///
     /// By default, [`Isolation::default()`].
@@ -288,6 +347,7 @@ impl PoolBuilder {
             private_tmp: self.isolation.private_tmp,
             tmp_size: self.isolation.tmp_size,
             private_ipc: self.isolation.private_ipc,
+            pth_imports: self.pth_imports,
             drop_requested: self.isolation.drop_privileges,
             startup_timeout: self.startup_timeout,
         };

@@ -1,5 +1,6 @@
 //! One zygote process and the protocol spoken with it (see `zygote.py`).
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{IoSlice, PipeReader, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -26,6 +27,9 @@ pub(crate) const ZYGOTE_SOURCE: &str = include_str!("zygote.py");
 
 /// The fd on which the zygote finds its control socket.
 const SOCKET_FD: RawFd = 3;
+/// The fd on which the zygote finds the write end of the pid pipe, on which each
+/// job's child writes its pid (an `i32`) once it leads its own process group.
+const PID_FD: RawFd = 4;
 /// How long a zygote may take to report a killed child's end before it is given up.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How long the pipes may stay open after the child's end was reported.
@@ -39,6 +43,13 @@ const START_STDERR_CAP: usize = 64 << 10;
 /// Largest message a zygote may send.
 const MAX_FRAME: usize = 16 << 20;
 const READ_CHUNK: usize = 64 << 10;
+/// How long, after reading a little from a job's pipes, the Rust side leaves them be
+/// (it wakes for the socket only): a harness's messages then cost one wake-up per
+/// period, not one each.
+const QUIET: Duration = Duration::from_millis(2);
+/// A read of this many bytes or more (a pipe buffer is 64 KiB) ends the quiet: the
+/// job writes fast and would soon block on a full pipe.
+const HEAVY_READ: usize = 16 << 10;
 /// How far below the soft CPU limit a `SIGKILL`ed job's CPU time may be to count as
 /// killed for it (`wait4` reports a little less CPU time than the kernel's limit
 /// check counts).
@@ -58,6 +69,7 @@ pub(crate) struct WorkerConfig {
     pub private_tmp: bool,
     pub tmp_size: u64,
     pub private_ipc: bool,
+    pub pth_imports: bool,
     /// Whether [`Isolation::drop_privileges`] was asked for (it is used only as root).
     ///
     /// [`Isolation::drop_privileges`]: crate::Isolation::drop_privileges
@@ -98,6 +110,7 @@ fn passes_through(key: &std::ffi::OsStr) -> bool {
 pub(crate) struct Starting {
     child: Unready,
     sock: UnixStream,
+    pids: File,
     /// The zygote's stdout and stderr, one pipe, read until it is ready.
     stderr: PipeReader,
 }
@@ -124,6 +137,10 @@ impl Drop for Unready {
 pub(crate) struct Worker {
     child: Child,
     sock: UnixStream,
+    /// The read end of the pid pipe, non-blocking: read only when the pid is needed
+    /// (to kill the job without its zygote's help) and after each job, so that the
+    /// child's pid costs no wake-up.
+    pids: File,
     inbuf: Vec<u8>,
     scratch: Box<[u8]>,
     urandom: File,
@@ -166,7 +183,10 @@ impl Starting {
             cmd.env_clear()
                 .envs(std::env::vars_os().filter(|(k, _)| passes_through(k)));
         }
-        cmd.arg("-c")
+        // -S: the zygote runs the site module itself, without the `import` lines of
+        // .pth files unless asked (see `zygote.py`).
+        cmd.arg("-S")
+            .arg("-c")
             .arg(ZYGOTE_SOURCE)
             .envs(config.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&config.workdir)
@@ -175,18 +195,33 @@ impl Starting {
             .stderr(Stdio::from(out_w))
             // Its own process group: a terminal's Ctrl-C goes to the Rust side only.
             .process_group(0);
-        let raw = theirs.as_raw_fd();
+        // Every symbol bound at start, not lazily in each child (the zygote removes the
+        // variable from its environment, so jobs do not see it).
+        let bind_now_added = !cmd
+            .get_envs()
+            .any(|(k, v)| k == "LD_BIND_NOW" && v.is_some())
+            && (!config.inherit_env || std::env::var_os("LD_BIND_NOW").is_none());
+        if bind_now_added {
+            cmd.env("LD_BIND_NOW", "1");
+        }
+        let (pids_r, pids_w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        // The zygote's end blocks (the child's write must not fail); ours does not.
+        nix::fcntl::fcntl(&pids_w, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))?;
+        let (raw_sock, raw_pids) = (theirs.as_raw_fd(), pids_w.as_raw_fd());
         // SAFETY: the closure runs in the forked child before exec and only calls
-        // dup2 and fcntl, which are async-signal-safe; it touches no Rust state.
+        // fcntl and dup2, which are async-signal-safe; it touches no Rust state.
         unsafe {
             cmd.pre_exec(move || {
                 use nix::libc;
-                let res = if raw == SOCKET_FD {
-                    libc::fcntl(raw, libc::F_SETFD, 0)
-                } else {
-                    libc::dup2(raw, SOCKET_FD)
-                };
-                if res < 0 {
+                // Out of the way first (either may sit on 3 or 4), then in place;
+                // dup2 clears close-on-exec, and the copies above 9 close at exec.
+                let sock = libc::fcntl(raw_sock, libc::F_DUPFD_CLOEXEC, 10);
+                let pids = libc::fcntl(raw_pids, libc::F_DUPFD_CLOEXEC, 10);
+                if sock < 0
+                    || pids < 0
+                    || libc::dup2(sock, SOCKET_FD) < 0
+                    || libc::dup2(pids, PID_FD) < 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -203,7 +238,7 @@ impl Starting {
             }
             _ => SandboxError::Io(source),
         })?;
-        drop(theirs);
+        drop((theirs, pids_w));
         let stderr = out_r;
         let sock = UnixStream::from(ours);
         // A zygote that stops reading must not block a job forever.
@@ -211,6 +246,7 @@ impl Starting {
         let starting = Starting {
             child: Unready(Some(child)),
             sock,
+            pids: File::from(pids_r),
             stderr,
         };
         let message = serde_json::json!({
@@ -225,6 +261,8 @@ impl Starting {
             "private_tmp": config.private_tmp,
             "tmp_size": config.tmp_size,
             "private_ipc": config.private_ipc,
+            "pth_imports": config.pth_imports,
+            "bind_now_added": bind_now_added,
         })
         .to_string();
         let mut frame = Vec::with_capacity(5 + message.len());
@@ -258,6 +296,7 @@ impl Starting {
                         return Ok(Worker {
                             child: self.child.0.take().expect("a started child"),
                             sock: self.sock,
+                            pids: self.pids,
                             inbuf,
                             scratch,
                             urandom: File::open("/dev/urandom")?,
@@ -342,34 +381,85 @@ impl Starting {
     }
 }
 
+/// Which bytes of a stream are kept once it wrote more than its cap.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// The first bytes (the channel: a harness's messages are in order, and a
+    /// verdict after a flood must be lost, not kept).
+    Head,
+    /// The last bytes (stdout and stderr: the end holds the traceback).
+    Tail,
+}
+
+/// What one stream keeps of what it was written: at most `cap` bytes, the first or
+/// the last ones, and a count of all.
+struct Kept {
+    cap: usize,
+    keep: Keep,
+    /// For [`Keep::Tail`] a ring of the last `cap` bytes.
+    bytes: VecDeque<u8>,
+    total: u64,
+}
+
+impl Kept {
+    fn new(cap: usize, keep: Keep) -> Kept {
+        Kept {
+            cap,
+            keep,
+            bytes: VecDeque::new(),
+            total: 0,
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        self.total += data.len() as u64;
+        match self.keep {
+            Keep::Head => {
+                let room = self.cap.saturating_sub(self.bytes.len());
+                self.bytes.extend(&data[..data.len().min(room)]);
+            }
+            Keep::Tail => {
+                let data = &data[data.len().saturating_sub(self.cap)..];
+                let excess = (self.bytes.len() + data.len()).saturating_sub(self.cap);
+                self.bytes.drain(..excess);
+                self.bytes.extend(data);
+            }
+        }
+    }
+
+    fn captured(self) -> Captured {
+        Captured {
+            bytes: Vec::from(self.bytes),
+            total: self.total,
+        }
+    }
+}
+
 /// One of the three output pipes of a job.
 struct Stream {
     file: File,
-    cap: usize,
-    captured: Captured,
+    kept: Kept,
     open: bool,
 }
 
 impl Stream {
-    fn new(file: OwnedFd, cap: usize) -> Stream {
+    fn new(file: OwnedFd, cap: usize, keep: Keep) -> Stream {
         Stream {
             file: File::from(file),
-            cap,
-            captured: Captured::default(),
+            kept: Kept::new(cap, keep),
             open: true,
         }
     }
 
-    fn read(&mut self, scratch: &mut [u8]) -> Result<(), SandboxError> {
-        match read_some(&mut self.file, scratch)? {
+    /// Reads what the pipe holds (up to `scratch`'s size); at its end, marks it
+    /// closed. How many bytes it read.
+    fn read(&mut self, scratch: &mut [u8]) -> Result<usize, SandboxError> {
+        let n = read_some(&mut self.file, scratch)?;
+        match n {
             0 => self.open = false,
-            n => {
-                self.captured.total += n as u64;
-                let keep = n.min(self.cap.saturating_sub(self.captured.bytes.len()));
-                self.captured.bytes.extend_from_slice(&scratch[..keep]);
-            }
+            n => self.kept.push(&scratch[..n]),
         }
-        Ok(())
+        Ok(n)
     }
 }
 
@@ -392,34 +482,35 @@ impl Worker {
         let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         let header = job_header(job, &secret);
         let fds = [out_w.as_raw_fd(), err_w.as_raw_fd(), chan_w.as_raw_fd()];
-        sendmsg::<()>(
+        // The header, the fds and (as much as the socket takes at once: usually all
+        // of it) the payload in one message.
+        let sent = sendmsg::<()>(
             self.sock.as_raw_fd(),
-            &[IoSlice::new(&header)],
+            &[IoSlice::new(&header), IoSlice::new(job.payload)],
             &[ControlMessage::ScmRights(&fds)],
             MsgFlags::MSG_NOSIGNAL,
             None,
         )
-        .and_then(|n| send_all(&self.sock, &header[n..]))
         .map_err(|e| RunError::NotStarted(e.into()))?;
         // Once the fds are in flight, the zygote has the job: a failure now is the
         // job's (its worker is lost), not a reason to try another worker.
-        let payload_sent = send_all(&self.sock, job.payload);
+        let payload_sent = match sent.checked_sub(header.len()) {
+            Some(n) => send_all(&self.sock, &job.payload[n..]),
+            None => send_all(&self.sock, &header[sent..])
+                .and_then(|()| send_all(&self.sock, job.payload)),
+        };
         drop((out_w, err_w, chan_w));
 
         let mut streams = [
-            Stream::new(out_r, job.limits.output_bytes),
-            Stream::new(err_r, job.limits.output_bytes),
-            Stream::new(chan_r, job.limits.channel_bytes),
+            Stream::new(out_r, job.limits.output_bytes, Keep::Tail),
+            Stream::new(err_r, job.limits.output_bytes, Keep::Tail),
+            Stream::new(chan_r, job.limits.channel_bytes, Keep::Head),
         ];
         let mut reports = Reports::default();
-        // The zygote may have said the job's pid already (it forks the child before
-        // the job arrives).
-        reports
-            .take(&mut self.inbuf, false)
-            .map_err(RunError::Failed)?;
         let mut lost = payload_sent.is_err();
         let mut timed_out = false;
         let mut kill_deadline: Option<Instant> = None;
+        let mut quiet_until: Option<Instant> = None;
         if lost {
             reports.ended_at = Some(Instant::now());
         }
@@ -430,7 +521,7 @@ impl Worker {
                 if !timed_out && deadline.is_some_and(|d| now >= d) {
                     timed_out = true;
                     kill_deadline = Some(now + KILL_GRACE);
-                    if let Some(pid) = reports.pid {
+                    if let Some(pid) = reports.read_pid(&mut self.pids) {
                         kill_group(pid);
                     }
                     // The zygote kills the child too: it is the parent, so it knows the
@@ -447,7 +538,7 @@ impl Worker {
                     reports.ended_at = Some(now);
                 }
                 if lost {
-                    kill_orphan(reports.pid);
+                    kill_orphan(reports.read_pid(&mut self.pids));
                 }
             }
             let drain_deadline = reports.ended_at.map(|t| t + DRAIN_GRACE);
@@ -468,10 +559,19 @@ impl Worker {
             };
 
             let watch_sock = reports.status.is_none() && !lost;
+            // For a short while after each wake-up (unless the job writes fast), while
+            // the job runs, wait for the socket only (its end, a kill's answer): what
+            // the job writes meanwhile waits in its pipes, to be read in one go. Nothing
+            // is lost: the pipes are read to their end once the job has ended.
+            let quiet = watch_sock && quiet_until.is_some_and(|q| now < q);
+            let wake = match quiet_until {
+                Some(q) if quiet => Some(wake.map_or(q, |w| w.min(q))),
+                _ => wake,
+            };
             let mut pollfds: Vec<PollFd<'_>> = Vec::with_capacity(4);
             let mut which: Vec<usize> = Vec::with_capacity(4);
             for (i, s) in streams.iter().enumerate() {
-                if s.open {
+                if s.open && !quiet {
                     pollfds.push(PollFd::new(s.file.as_fd(), PollFlags::POLLIN));
                     which.push(i);
                 }
@@ -481,21 +581,38 @@ impl Worker {
                 which.push(usize::MAX);
             }
             let any = poll_until(&mut pollfds, wake).map_err(RunError::Failed)?;
+            if !quiet {
+                quiet_until = None;
+            }
             if !any {
                 continue;
             }
-            let ready: Vec<usize> = pollfds
+            let ready: Vec<(usize, bool)> = pollfds
                 .iter()
                 .zip(&which)
                 .filter(|(fd, _)| is_ready(fd))
-                .map(|(_, &w)| w)
+                .map(|(fd, &w)| {
+                    (
+                        w,
+                        fd.revents().is_some_and(|r| r.contains(PollFlags::POLLHUP)),
+                    )
+                })
                 .collect();
             drop(pollfds);
-            for w in ready {
+            let mut read = 0;
+            for (w, hung_up) in ready {
                 if w != usize::MAX {
-                    streams[w]
-                        .read(&mut self.scratch)
-                        .map_err(RunError::Failed)?;
+                    // With no writer left, reading on to the end cannot block: no poll
+                    // per chunk (a bounded number of chunks, to be safe).
+                    for _ in 0..if hung_up { 64 } else { 1 } {
+                        let n = streams[w]
+                            .read(&mut self.scratch)
+                            .map_err(RunError::Failed)?;
+                        read += n;
+                        if n == 0 {
+                            break;
+                        }
+                    }
                     continue;
                 }
                 let n = read_some(&mut self.sock, &mut self.scratch).unwrap_or(0);
@@ -503,16 +620,20 @@ impl Worker {
                     // The zygote died: its child, if any, is an orphan now.
                     lost = true;
                     reports.ended_at = Some(Instant::now());
-                    kill_orphan(reports.pid);
+                    kill_orphan(reports.read_pid(&mut self.pids));
                     continue;
                 }
                 self.inbuf.extend_from_slice(&self.scratch[..n]);
-                reports
-                    .take(&mut self.inbuf, timed_out)
-                    .map_err(RunError::Failed)?;
+                reports.take(&mut self.inbuf).map_err(RunError::Failed)?;
             }
+            // A heavy writer must not wait for us; otherwise, a quiet period.
+            quiet_until = (reports.status.is_none() && !lost && read < HEAVY_READ)
+                .then(|| Instant::now() + QUIET);
         }
 
+        // Empty the pid pipe for the next job (the child wrote there, if at all,
+        // before it ended).
+        let _ = self.pids.read(&mut [0u8; 64]);
         let duration = reports.ended_at.unwrap_or_else(Instant::now) - start;
         let cpu_time = reports
             .cpu_micros
@@ -535,7 +656,7 @@ impl Worker {
             }
             _ => Status::WorkerLost,
         };
-        let [stdout, stderr, channel] = streams.map(|s| s.captured);
+        let [stdout, stderr, channel] = streams.map(|s| s.kept.captured());
         Ok(RunResult {
             outcome: Outcome {
                 status,
@@ -576,10 +697,11 @@ impl Drop for Worker {
     }
 }
 
-/// What the zygote has said about the running job.
+/// What the zygote (and the job's child) have said about the running job.
 #[derive(Default)]
 struct Reports {
-    /// The pid of the job's child (its process group id once it has started).
+    /// The pid of the job's child, which is its process group id: the child says it
+    /// once it has called `setsid`, before any code of the job runs.
     pid: Option<i32>,
     /// Its raw wait status, once it and everything it started are gone.
     status: Option<i32>,
@@ -590,22 +712,15 @@ struct Reports {
 }
 
 impl Reports {
-    /// Takes the zygote's complete messages off `inbuf`, up to and including the
-    /// job's end: what follows belongs to the next job (the pid of its child).
-    fn take(&mut self, inbuf: &mut Vec<u8>, timed_out: bool) -> Result<(), SandboxError> {
+    /// Takes the complete messages off `inbuf`, up to and including the job's end
+    /// (nothing should follow it).
+    fn take(&mut self, inbuf: &mut Vec<u8>) -> Result<(), SandboxError> {
         while self.status.is_none() {
             let Some((tag, data)) = take_frame(inbuf)? else {
                 break;
             };
             match (tag, data.len()) {
-                (b'P', 4) if self.pid.is_none() => {
-                    let p = i32::from_le_bytes(data[..4].try_into().expect("4 bytes"));
-                    self.pid = Some(p);
-                    if timed_out {
-                        kill_group(p);
-                    }
-                }
-                (b'S', 12) if self.pid.is_some() => {
+                (b'S', 12) => {
                     let (raw, cpu) = data.split_at(4);
                     self.status = Some(i32::from_le_bytes(raw.try_into().expect("4 bytes")));
                     self.cpu_micros = Some(u64::from_le_bytes(cpu.try_into().expect("8 bytes")));
@@ -620,6 +735,18 @@ impl Reports {
             }
         }
         Ok(())
+    }
+
+    /// The job's child's pid, from the pid pipe unless read before; `None` if the
+    /// child has not written it (yet).
+    fn read_pid(&mut self, pids: &mut File) -> Option<i32> {
+        if self.pid.is_none() {
+            let mut buf = [0u8; 64];
+            if let Ok(4..) = pids.read(&mut buf) {
+                self.pid = Some(i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]));
+            }
+        }
+        self.pid
     }
 }
 
@@ -736,6 +863,35 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::Exit
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
             _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_bytes_are_the_head_or_the_tail() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for cap in [0, 1, 5, 100, 999, 10_000, 20_000] {
+            for chunk in [1, 3, 64, 100, 1000, 4096, 20_000] {
+                let mut head = Kept::new(cap, Keep::Head);
+                let mut tail = Kept::new(cap, Keep::Tail);
+                for piece in data.chunks(chunk) {
+                    head.push(piece);
+                    tail.push(piece);
+                }
+                let keep = cap.min(data.len());
+                let (head, tail) = (head.captured(), tail.captured());
+                assert_eq!(head.bytes, &data[..keep], "cap {cap}, chunk {chunk}");
+                assert_eq!(
+                    tail.bytes,
+                    &data[data.len() - keep..],
+                    "cap {cap}, chunk {chunk}"
+                );
+                assert_eq!((head.total, tail.total), (10_000, 10_000));
+            }
         }
     }
 }

@@ -1,10 +1,13 @@
 # nxt-sandbox zygote: a warm Python interpreter that forks one child per job.
 #
-# Started by the Rust side as `python -c <this source>` with one end of a Unix stream
-# socket at fd 3, stdin on /dev/null and stdout and stderr on one pipe that Rust reads
-# until this process says it is ready. Everything runs at module level on purpose: a
-# forked child calls the harness's main() from here, so the program's stack starts one
-# frame (this module) deeper than a plain script's.
+# Started by the Rust side as `python -S -c <this source>` with one end of a Unix
+# stream socket at fd 3, the write end of the pid pipe at fd 4 (each job's child
+# writes its pid there, an i32, once it leads its own process group and before any
+# code of the job runs; Rust reads it only when it needs it), stdin on /dev/null, and
+# stdout and stderr on one pipe that Rust reads until this process says it is ready.
+# The fork and the call of the harness's main() are at module level on purpose: the
+# program's stack starts one frame (this module) deeper than a plain script's, no
+# more.
 #
 # Protocol (integers little-endian):
 #   Rust -> zygote   b"C" u32 len, JSON config          once, at start
@@ -12,14 +15,14 @@
 #                       i64 rlimit_nofile, i64 rlimit_fsize, i64 rlimit_nproc
 #                       (-1: leave as is), 32 bytes secret (hex), with SCM_RIGHTS
 #                       [stdout_w, stderr_w, channel_w]; then the payload bytes
+#                       (usually in the same sendmsg)
 #                    b"K"                               kill the running job
 #                    b"Q"                               goodbye: the socket closes next
 #                                                       and Rust removes the pool's files
 #   zygote -> Rust   b"R" u32 len, JSON {"interpreter", "pid", "isolation", ...}  ready
 #                    b"E" u32 0      the harness (or a preload) raised; traceback on stderr
 #                    b"X" u32 len, message    isolation could not be set up
-#                    b"P" u32 4, i32 pid      a job's child was forked
-#                    b"S" u32 12, i32 status, u64 cpu_us   the child exited (raw wait
+#   zygote -> Rust   b"S" u32 12, i32 status, u64 cpu_us   the child exited (raw wait
 #                                             status, its CPU time), everything it
 #                                             started is dead and reaped, and its
 #                                             files are gone
@@ -28,13 +31,12 @@ import os
 import sys
 import signal
 import _signal
-import socket
+import _socket
 import resource
 import select
 import json
 import stat
 import struct
-import traceback
 import gc
 import time
 
@@ -48,7 +50,12 @@ SystemExit = SystemExit
 _exit = os._exit
 
 _SOCK_FD = 3
-_sock = socket.socket(fileno=_SOCK_FD)
+_PID_FD = 4  # the pid pipe: each job's child writes its pid there (an i32)
+for _fd in (_SOCK_FD, _PID_FD):
+    os.set_inheritable(_fd, False)  # forks keep them; nothing we exec does
+# The C socket type, not socket.py's (whose import builds enums of every constant:
+# 300 KB more in every fork).
+_sock = _socket.socket(fileno=_SOCK_FD)
 _ZPID = os.getpid()
 _inbuf = bytearray()
 _infds = []
@@ -66,23 +73,37 @@ def _send(tag, data=b""):
     _sock.sendall(tag + len(data).to_bytes(4, "little") + data)
 
 
+# Small: every page of it is in every fork (a larger payload takes more reads).
+_RBUF = memoryview(bytearray(16384))
+_ZEROS = memoryview(bytes(16384))
+_RBUFS = [_RBUF]
+_ANC_SPACE = _socket.CMSG_SPACE(16 * 4)
+# Plain ints (socket.py's flags are IntFlag members, whose operators run enum code in
+# Python: about 10 pages written per job, each a fault) and bound methods.
+_SOL_SOCKET = _socket.SOL_SOCKET
+_SCM_RIGHTS = _socket.SCM_RIGHTS
+_MSG_CTRUNC = _socket.MSG_CTRUNC
+_recvmsg_into = _sock.recvmsg_into
+_sendall = _sock.sendall
+
+
 def _fill():
     """Reads more bytes (and any passed fds) from the socket; False at EOF."""
-    space = socket.CMSG_SPACE(16 * 4)
     try:
-        data, anc, flags, _ = _sock.recvmsg(65536, space)
+        n, anc, flags, _ = _recvmsg_into(_RBUFS, _ANC_SPACE)
     except OSError:
         return False  # a reset counts as the end
     for level, kind, cdata in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+        if level == _SOL_SOCKET and kind == _SCM_RIGHTS:
             usable = len(cdata) - len(cdata) % 4
             for i in range(0, usable, 4):
                 _infds.append(int.from_bytes(cdata[i:i + 4], "little", signed=True))
-    if flags & socket.MSG_CTRUNC:
+    if flags & _MSG_CTRUNC:
         raise RuntimeError("control message truncated")
-    if not data:
+    if not n:
         return False
-    _inbuf.extend(data)
+    _inbuf.extend(_RBUF[:n])
+    _RBUF[:n] = _ZEROS[:n]  # a job must not find its secret here (by name)
     return True
 
 
@@ -123,53 +144,51 @@ def _kill(pid):
             pass
 
 
-_poller = select.poll()
+_poller = select.poll()  # the socket, and during a job the child's pidfd
+_waitpid = os.waitpid
+_WNOHANG = os.WNOHANG
+_POLLIN = select.POLLIN
+_pidfd_open = getattr(os, "pidfd_open", None)
 
 
 def _wait_job(pid):
     """Waits until the child has exited, serving kill requests meanwhile.
 
     Leaves the child a zombie (so its pid and process group cannot be reused) and
-    returns True if Rust closed the socket (we should exit after cleaning up)."""
+    returns True if Rust closed the socket (we should exit after cleaning up). Runs
+    while the child shares our pages: every page written here is copied, so it does
+    little before it blocks."""
     global _bye
-    closing = False
     try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    if pidfd is None:
+        pidfd = _pidfd_open(pid)
+    except (TypeError, OSError):
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-        return closing
+        return False
+    closing = False
     poller = _poller
+    poller.register(pidfd, _POLLIN)
     try:
-        poller.register(pidfd, select.POLLIN)
-        poller.register(_SOCK_FD, select.POLLIN)
         while True:
-            ready = [fd for fd, _ in poller.poll()]
-            if pidfd in ready:
-                return closing
-            if _SOCK_FD in ready:
-                if _fill():
-                    while _inbuf[:1] == b"K":
-                        del _inbuf[:1]
-                        _kill(pid)
-                    if _inbuf[:1] == b"Q":
-                        _bye = True
-                    if _inbuf:  # anything else mid-job breaks the protocol
-                        closing = True
-                        _kill(pid)
-                        poller.unregister(_SOCK_FD)
-                else:
+            for fd, _ in poller.poll():
+                if fd == pidfd:
+                    return closing
+            if _fill():
+                while _inbuf[:1] == b"K":
+                    del _inbuf[:1]
+                    _kill(pid)
+                if _inbuf[:1] == b"Q":
+                    _bye = True
+                if _inbuf:  # anything else mid-job breaks the protocol
                     closing = True
                     _kill(pid)
                     poller.unregister(_SOCK_FD)
+            else:
+                closing = True
+                _kill(pid)
+                poller.unregister(_SOCK_FD)
     finally:
-        for fd in (pidfd, _SOCK_FD):
-            try:
-                poller.unregister(fd)
-            except KeyError:
-                pass
-        os.close(pidfd)
+        poller.unregister(pidfd)
+        _close(pidfd)
 
 
 def _children():
@@ -189,14 +208,25 @@ def _children():
     return [int(p) for p in b"".join(chunks).split()]
 
 
+try:
+    # Kept open: a pread of it lists our children afresh (zombies included).
+    _CHILDREN_FD = os.open("/proc/self/task/%d/children" % _ZPID, os.O_RDONLY)
+except OSError:
+    _CHILDREN_FD = -1
+_pread = os.pread
+
+
 def _reap_all():
     """Kills and reaps every remaining descendant. This process is a child subreaper,
-    so orphans of the job (double-forked daemons included) are our children."""
+    so orphans of the job (double-forked daemons included) are our children. Returns
+    whether there was any child to reap (False: the job left no process behind)."""
+    if _CHILDREN_FD >= 0 and not _pread(_CHILDREN_FD, 1, 0):
+        return False  # no child at all, not even a zombie: the common case
     try:
-        if os.waitpid(-1, os.WNOHANG)[0] == 0 and _children() == []:
-            return  # the common case: a child of ours is alive only if listed
+        if _waitpid(-1, _WNOHANG)[0] == 0 and _children() == []:
+            return True  # a child of ours is alive only if listed
     except ChildProcessError:
-        return  # no child at all
+        return False  # no child at all: the common case
     while True:
         kids = _children()
         for kid in kids or ():
@@ -208,12 +238,12 @@ def _reap_all():
                 got, _ = os.waitpid(-1, os.WNOHANG)
                 if got == 0:
                     if kids is None and _UID is None:
-                        return  # no way to find them; nothing more we can do
+                        return True  # no way to find them; nothing more we can do
                     if kids is None:
                         _sweep_uid()
                     time.sleep(0.001)
         except ChildProcessError:
-            return
+            return True
 
 
 def _valid_id(n):
@@ -223,16 +253,14 @@ def _valid_id(n):
 def _sweep_uid():
     """Kills every process of the job uid, wherever it is: kill(-1) with the real and
     effective uid set to the job uid (the saved uid stays 0 to come back), which
-    reaches exactly the processes of that uid and spares the caller. No fork needed.
-    True if it found any."""
+    reaches exactly the processes of that uid and spares the caller. No fork needed."""
     if not _valid_id(_UID):
-        return False  # never kill(-1) as root (nor as "-1", which setresuid leaves alone)
+        return  # never kill(-1) as root (nor as "-1", which setresuid leaves alone)
     os.setresuid(_UID, _UID, 0)
     try:
         os.kill(-1, signal.SIGKILL)
-        return True
     except OSError:
-        return False  # ESRCH: there was none
+        pass  # ESRCH: there was no other process at all
     finally:
         try:
             os.setresuid(0, 0, 0)
@@ -387,8 +415,11 @@ def _reset_tmp():
 
 
 def _tmp_used():
-    st = os.statvfs(_TMP[0])
+    st = _statvfs(_TMP[0])
     return st.f_files - st.f_ffree
+
+
+_statvfs = os.statvfs
 
 
 def _rmtree(path):
@@ -459,57 +490,87 @@ def _drop(nproc):
     os.setuid(_UID)
 
 
-def _measure(state, detail=""):
-    return {"state": state, "detail": detail}
+def _measure(state, detail="", code=""):
+    """One isolation measure: its state, a short stable code (for every result's
+    metadata; lib.rs lists them) and a description."""
+    return {"state": state, "detail": detail, "code": code}
 
 
 # ---- a job's child ----
 
 _setsid = os.setsid
+_getpid = os.getpid
+_write = os.write
 _chdir = os.chdir
+_setgid = os.setgid
+_setuid = os.setuid
 _dup2 = os.dup2
-_read = os.read
+_close = os.close
 _closerange = os.closerange
 _setrlimit = resource.setrlimit
 _SIGINT = signal.SIGINT
 _default_int_handler = signal.default_int_handler
 _capset = None  # set when jobs must shed the capabilities of our user namespace
+_PID_BYTES = struct.Struct("<i").pack
+_END_MESSAGE = struct.Struct("<5siQ").pack  # b"S" u32 12, i32 status, u64 cpu_us
+_END_TAG = b"S\x0c\x00\x00\x00"
 
 
-def _child_setup(limits, fds, gate, workdir, nproc):
+def _child_setup(job):
     """Runs in the forked child, before the harness's main()."""
     _setsid()
+    # Our pid is our process group's id now: from here on Rust can kill the job
+    # without the zygote's help. The pipe has it before any code of the job runs
+    # (Rust reads it only when it needs it: it costs no wake-up).
+    _write(_PID_FD, _PID_BYTES(_getpid()))
     _signal.signal(_SIGINT, _default_int_handler)
+    limits, fds, workdir = job
     for res, value in limits:
         _setrlimit(res, value)
     _chdir(workdir)
     if _UID is not None:
-        _drop(nproc)
-    elif nproc >= 0:
-        _setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        _setgid(_GID)  # the zygote has no supplementary groups
+        _setuid(_UID)
     if _capset is not None:
         _capset()
     _dup2(_devnull, 0)
     _dup2(fds[0], 1)
     _dup2(fds[1], 2)
     _dup2(fds[2], 3)
-    # Wait until the zygote has reported our pid: were we to kill it first, nobody
-    # could kill us.
-    if _read(gate, 1) != b"x":
-        _exit(125)
     _closerange(4, _MAXFD)
 
 
-def _child_failed(exc, fds):
+def _child_failed(exc, job):
     """The child could not be set up: say why on its stderr pipe, exit with 125."""
     message = ("nxt-sandbox: job setup failed: %r\n" % (exc,)).encode()
-    for fd in (fds[1], 2):  # the received fd, or fd 2 if it was moved there already
+    for fd in (job[1][1], 2):  # the received fd, or fd 2 if it was moved there already
         try:
             os.write(fd, message)
             break
         except BaseException:
             pass
     _exit(125)
+
+
+def _job_payload():
+    """The job's payload, which the child hands to main(); the zygote's globals
+    forget it (and, unless main takes it, the secret) so a program cannot find them
+    there by name."""
+    global _job
+    _job = None
+    payload = _JOB[0]
+    _JOB[0] = None
+    if not _PASS_SECRET:
+        _JOB[1] = None
+    return payload
+
+
+def _job_secret():
+    """The keyword arguments that pass main() the job's secret, which the zygote's
+    globals forget."""
+    secret = _JOB[1]
+    _JOB[1] = None
+    return {"secret": secret}
 
 
 def _exit_code(exc):
@@ -529,13 +590,20 @@ def _exit_code(exc):
         return 1
 
 
+# The interpreter's own printer of uncaught exceptions (in C: the traceback module,
+# 1.5 MB with what it imports, is not needed in every fork), as the program found it.
+_excepthook = sys.__excepthook__
+
+
 def _print_exception(exc):
-    """Prints an uncaught exception's traceback to stderr; never raises."""
+    """Prints an uncaught exception's traceback to stderr, as the interpreter does
+    for a plain script's; never raises."""
     try:
         tb = exc.__traceback__
         if tb is not None and tb.tb_frame.f_globals is globals():
             tb = tb.tb_next  # hide this module's frame, like a plain script's <module>
-        traceback.print_exception(type(exc), exc, tb)
+            exc.__traceback__ = tb
+        _excepthook(type(exc), exc, tb)
     except BaseException:
         pass
 
@@ -577,9 +645,11 @@ def _lean_threading():
 def _bind_symbols():
     """Calls, harmlessly, the libc functions a job's child calls before the harness
     runs, so that their lazy PLT binding happens here once and not in every child
-    (each binding writes a copy-on-write page)."""
+    (each binding writes a copy-on-write page; with LD_BIND_NOW, as the workers are
+    started, there is none left)."""
     fd = os.dup(_devnull)
-    for call in (os.setsid, lambda: os.chdir("."), lambda: os.closerange(fd, fd + 1),
+    for call in (os.setsid, os.getpid, lambda: os.write(fd, b""),
+                 lambda: os.chdir("."), lambda: os.closerange(fd, fd + 1),
                  lambda: os.dup2(_devnull, _devnull),
                  lambda: _signal.signal(_SIGINT, _signal.getsignal(_SIGINT)),
                  lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0))):
@@ -588,9 +658,55 @@ def _bind_symbols():
         except OSError:
             pass  # setsid: we lead our process group already
     if _UID is not None:  # root: no-ops
-        os.setgroups(os.getgroups())
         os.setgid(os.getgid())
         os.setuid(os.getuid())
+
+
+def _skip_pth_import(line):
+    pass
+
+
+def _start_site(pth_imports):
+    """What the site module does when the interpreter starts, which it did not: the
+    zygote runs with -S so as not to run the `import` lines of site-packages' .pth
+    files (on the development machines: certifi, zipfile, lzma, threading, random,
+    ...: about 55 more mappings, 2 MB more heap and two after-fork handlers in every
+    fork).
+    site.main() adds the site-packages directories (and the .pth files' directory
+    lines) to sys.path, handles a virtual environment, the user site, `exit()`,
+    `help()` and sitecustomize, as at start-up; only the .pth files' `import` lines
+    are skipped unless `pth_imports`. Then sys.flags.no_site says 0 again (so that a
+    Python that a job starts through subprocess or multiprocessing gets no -S)."""
+    import site
+
+    # At start-up site runs before the script's entry ('' for -c) is put first on
+    # sys.path; it would make it absolute (our working directory).
+    script = [] if getattr(sys.flags, "safe_path", False) else sys.path[:1]
+    del sys.path[:len(script)]
+    if not pth_imports:
+        site.exec = _skip_pth_import  # site.addpackage runs import lines with exec()
+    try:
+        site.main()
+    finally:
+        site.__dict__.pop("exec", None)
+        sys.path[:0] = script
+    if sys.implementation.name != "cpython" or not sys.flags.no_site:
+        return
+    try:
+        import ctypes
+
+        api = ctypes.pythonapi
+        api.Py_IncRef.argtypes = [ctypes.py_object]
+        api.Py_IncRef.restype = None
+        api.PyStructSequence_SetItem.argtypes = [ctypes.py_object, ctypes.c_ssize_t,
+                                                 ctypes.py_object]
+        api.PyStructSequence_SetItem.restype = None
+        index = type(sys.flags).__match_args__.index("no_site")
+        if sys.flags[index] == 1:
+            api.Py_IncRef(0)  # SetItem steals a reference (and leaks the old 1)
+            api.PyStructSequence_SetItem(sys.flags, index, 0)
+    except (AttributeError, ValueError, OSError):
+        pass
 
 
 def _takes_secret(f):
@@ -620,8 +736,20 @@ if _UID is not None and not (_valid_id(_UID) and _valid_id(_GID)):
     _send(b"X", ("refusing to run jobs as uid %r, gid %r" % (_UID, _GID)).encode())
     os._exit(1)
 _MAXFD = max(os.sysconf("SC_OPEN_MAX"), 1024) if hasattr(os, "sysconf") else 65536
+try:
+    # Opened before a private /tmp can hide it: through it the last worker to leave
+    # removes the pool's directory, whatever is mounted over its path by then.
+    _STAGING_PARENT = os.open(os.path.dirname(_cfg["staging"]) or "/",
+                              os.O_RDONLY | os.O_DIRECTORY)
+except OSError:
+    _STAGING_PARENT = None
 
 try:
+    if _cfg.get("bind_now_added"):
+        # Set for our start only (every symbol bound before the first fork, so no child
+        # binds one lazily, which writes a copy-on-write page): jobs do not see it.
+        os.environ.pop("LD_BIND_NOW", None)
+    _start_site(_cfg.get("pth_imports"))
     for _m in _cfg.get("preload", []):
         __import__(_m)
     _harness = type(sys)("__nxt_harness__")
@@ -631,8 +759,8 @@ try:
     if not callable(_main):
         raise TypeError("the harness does not define main(payload)")
     _PASS_SECRET = _takes_secret(_main)
-except BaseException:
-    traceback.print_exc()
+except BaseException as _e:
+    _print_exception(_e)
     sys.stderr.flush()
     _send(b"E")
     os._exit(1)
@@ -648,18 +776,20 @@ try:
 except Exception:
     pass
 _report["subreaper"] = (_measure("active", "PR_SET_CHILD_SUBREAPER: orphans of a job "
-                                 "become the worker's children, killed after it")
-                        if _subreaper else _measure("unavailable", "prctl refused"))
+                                 "become the worker's children, killed after it",
+                                 "subreaper")
+                        if _subreaper
+                        else _measure("unavailable", "prctl refused", "prctl-refused"))
 _is_root = os.geteuid() == 0
 if _UID is not None:
     _report["user"] = _measure(
         "active", "an unprivileged uid per worker slot (this one %d, gid %d, no "
-        "supplementary groups) with RLIMIT_NPROC %d, swept with kill(-1) after each job"
-        % (_UID, _GID, _NPROC))
+        "supplementary groups) with RLIMIT_NPROC %d, swept with kill(-1) after a job "
+        "whose processes outlived it" % (_UID, _GID, _NPROC), "uid")
 elif _cfg.get("drop_requested"):
     _report["user"] = _measure(
         "unavailable", "not running as root: jobs run as the pool's own uid %d, which "
-        "can signal its worker" % os.getuid())
+        "can signal its worker" % os.getuid(), "not-root")
 else:
     _report["user"] = _measure("off")
 
@@ -681,6 +811,7 @@ try:
         except OSError as _e:
             _ns_error = "user namespace refused (%s)" % _error(_e)
     _in_ns = " (in a user namespace)" if _userns else ""
+    _ns_code = "-in-userns" if _userns else ""
 
     _needed = [p for p in sys.path if p and os.path.exists(p)]
     _needed += [os.path.dirname(sys.executable)]
@@ -688,7 +819,7 @@ try:
     if not _want_ipc:
         _report["ipc"] = _measure("off")
     elif _ns_error:
-        _report["ipc"] = _measure("unavailable", _ns_error)
+        _report["ipc"] = _measure("unavailable", _ns_error, "userns-refused")
     else:
         try:
             _libc()("unshare", _CLONE_NEWIPC)
@@ -700,29 +831,33 @@ try:
                         _f.write(_value)
                 _report["ipc"] = _measure(
                     "active", "an IPC namespace per worker in which System V IPC "
-                    "cannot be created; RLIMIT_MSGQUEUE 0" + _in_ns)
+                    "cannot be created; RLIMIT_MSGQUEUE 0" + _in_ns, "ipcns" + _ns_code)
             except OSError as _e:
                 _report["ipc"] = _measure(
                     "active", "an IPC namespace per worker%s; System V IPC could not be "
                     "forbidden (%s): what a job creates lasts until its worker exits"
-                    % (_in_ns, _error(_e)))
+                    % (_in_ns, _error(_e)), "ipcns-sysv-allowed" + _ns_code)
         except OSError as _e:
-            _report["ipc"] = _measure("unavailable", "unshare(CLONE_NEWIPC): " + _error(_e))
+            _report["ipc"] = _measure("unavailable", "unshare(CLONE_NEWIPC): " + _error(_e),
+                                      "unshare-refused")
 
     if not _want_net:
         _report["network"] = _measure("off")
     elif _ns_error:
-        _report["network"] = _measure("unavailable", _ns_error)
+        _report["network"] = _measure("unavailable", _ns_error, "userns-refused")
     else:
         try:
             _libc()("unshare", _CLONE_NEWNET)
+            _as_root = _is_root and _UID is None
             _report["network"] = _measure(
                 "active", "a network namespace per worker, loopback down: no route "
                 "anywhere" + _in_ns + (" (but jobs run as root and could leave it)"
-                                       if _is_root and _UID is None else ""))
+                                       if _as_root else ""),
+                "netns" + _ns_code + ("-root-jobs" if _as_root else ""))
         except OSError as _e:
             _report["network"] = _measure("unavailable",
-                                          "unshare(CLONE_NEWNET): " + _error(_e))
+                                          "unshare(CLONE_NEWNET): " + _error(_e),
+                                          "unshare-refused")
 
     if _UID is not None:
         # Before the private tmpfs covers /tmp: the staging directory is there.
@@ -730,9 +865,9 @@ try:
     if not _want_tmp:
         _report["tmp"] = _measure("off")
     elif _ns_error:
-        _report["tmp"] = _measure("unavailable", _ns_error)
+        _report["tmp"] = _measure("unavailable", _ns_error, "userns-refused")
     elif not _private_mounts():
-        _report["tmp"] = _measure("unavailable", _mount_ns)
+        _report["tmp"] = _measure("unavailable", _mount_ns, "mountns-refused")
     else:
         _targets, _skipped = _tmp_targets(_needed)
         if _targets:
@@ -746,7 +881,8 @@ try:
                     "after each job%s" % (
                         _TMP_SIZE >> 20, ", ".join(_TMP), _in_ns,
                         "; %s left shared: the interpreter lives below" % ", ".join(_skipped)
-                        if _skipped else ""))
+                        if _skipped else ""),
+                    "tmpfs" + ("-partial" if _skipped else "") + _ns_code)
             except OSError as _e:
                 for _d in reversed(_TMP):
                     try:
@@ -754,16 +890,18 @@ try:
                     except OSError:
                         pass
                 _TMP = []
-                _report["tmp"] = _measure("unavailable", "mounting a tmpfs: " + _error(_e))
+                _report["tmp"] = _measure("unavailable", "mounting a tmpfs: " + _error(_e),
+                                          "mount-failed")
         else:
             _report["tmp"] = _measure("unavailable", "the interpreter lives below %s"
-                                      % ", ".join(_skipped))
+                                      % ", ".join(_skipped), "interpreter-in-tmp")
 
     if _UID is not None:
         _problem = _probe(_needed)
         if _problem:
             raise OSError(_problem)
         _sweep_uid()
+        os.setgroups([])  # so that a job's child only sets its uid and gid
     if _userns:
         # Jobs must not keep the capabilities we have in our user namespace (with
         # them they could undo the mounts); we keep them to reset the tmpfs.
@@ -783,13 +921,14 @@ if _TMP:
     _WORK_BASE, _WORK_PREFIX = _TMP[0], "nxt-job-"
     _report["workdir"] = _measure(
         "active", "a fresh directory per job in the private %s, owned by the job, "
-        "removed after it" % _TMP[0])
+        "removed after it" % _TMP[0], "fresh-in-private-tmp")
 else:
     _WORK_BASE, _WORK_PREFIX = _cfg["staging"], "job-%d-" % _ZPID
     _report["workdir"] = _measure(
         "active", "a fresh directory per job in %s, owned by the job, removed after it"
-        % _WORK_BASE)
+        % _WORK_BASE, "fresh-in-pool-dir")
 _TMP_CLEAN = _tmp_used() if _TMP else 0
+_WORK_FORMAT = "%s/%s%%d" % (_WORK_BASE.replace("%", "%%"), _WORK_PREFIX)
 
 # Every job writes through the interpreter's own stdio objects.
 sys.stdout = sys.__stdout__ = _STDOUT
@@ -812,7 +951,9 @@ _HARD = {r: (-1 if _is_root else resource.getrlimit(r)[1])
 
 
 def _job_limits(values):
-    """(resource, (soft, hard)) pairs for the job's rlimits (-1: leave as is)."""
+    """(resource, (soft, hard)) pairs for the job's rlimits: RLIMIT_AS, RLIMIT_CPU,
+    RLIMIT_NOFILE, RLIMIT_FSIZE and RLIMIT_NPROC (-1: leave as is; for RLIMIT_NPROC,
+    our max_processes when jobs run as an unprivileged uid)."""
     out = []
     for res, value in zip(_RLIMITS, values):
         if value < 0:
@@ -822,8 +963,101 @@ def _job_limits(values):
         if cap >= 0:
             value, hard = min(value, cap), min(hard, cap)
         out.append((res, (value, hard)))
-    return out
+    nproc = values[4] if values[4] >= 0 else (_NPROC if _UID is not None else -1)
+    if nproc >= 0:
+        cap = _HARD[resource.RLIMIT_NPROC]
+        if cap >= 0:
+            nproc = min(nproc, cap)
+        out.append((resource.RLIMIT_NPROC, (nproc, nproc)))
+    return tuple(out)
 
+
+def _next_job():
+    """Reads the next job; returns (rlimits, [stdout, stderr, channel fds], working
+    directory) with its payload and secret in _JOB, or None when we should stop."""
+    global _jobs
+    try:
+        if _next_tag() != b"J":
+            return None
+        hdr = _JOB_HEADER.unpack(_take(_JOB_HEADER.size))
+        fds = _infds[:3]
+        del _infds[:3]
+        payload = _take(hdr[0])
+    except EOFError:
+        return None
+    if len(fds) != 3:
+        return None
+    key = hdr[1:6]
+    limits = _limits_cache.get(key)
+    if limits is None:
+        limits = _limits_cache[key] = _job_limits(key)
+    _jobs += 1
+    workdir = _WORK_FORMAT % _jobs
+    try:
+        _mkdir(workdir, 0o700)
+        if _UID is not None:
+            _chown(workdir, _UID, _GID)
+    except OSError:
+        return None  # we cannot give the job a directory: let Rust start a new worker
+    _JOB[0] = payload
+    _JOB[1] = hdr[6].decode("ascii")
+    return limits, fds, workdir
+
+
+def _end_job(pid, job):
+    """In the zygote, after the fork: waits for the child to end, kills and reaps
+    everything the job started, removes its files and reports the end. True: stop
+    serving."""
+    closing = _wait_job(pid)
+    # Only now: until the child is gone, every page we write is copied.
+    _JOB[0] = _JOB[1] = None
+    for fd in job[1]:
+        _close(fd)
+    try:
+        # The child is a zombie: its process group id cannot be reused yet.
+        _kill_raw(-pid, _SIGKILL)
+    except OSError:
+        pass
+    _, status, usage = _wait4(pid, 0)
+    if _reap_all() or not _subreaper:
+        # Some process of the job outlived its child (killed and reaped by now), or
+        # orphans could have escaped us: kill whatever of the job uid is left,
+        # wherever. Otherwise there is none: every process of the job uid descends
+        # from the child, and with the subreaper its orphans become our children, so
+        # no child left means no process of the job left.
+        _sweep_uid()
+        _reap_all()
+    # Every process of the job is gone: its files can go too.
+    workdir = job[2]
+    clean = True
+    try:
+        _rmdir(workdir)
+    except OSError:
+        clean = False
+    try:
+        if _TMP:
+            if not clean or _tmp_used() != _TMP_CLEAN:
+                _reset_tmp()
+        elif not clean and not _rmtree(workdir):
+            closing = True
+    except OSError:
+        closing = True  # not clean: tell this job's end, then let a new worker start
+    cpu = int((usage.ru_utime + usage.ru_stime) * 1e6)
+    try:
+        _sendall(_END_MESSAGE(_END_TAG, status, cpu))
+    except OSError:
+        return True
+    return closing
+
+
+_mkdir = os.mkdir
+_chown = os.chown
+_kill_raw = os.kill
+_SIGKILL = signal.SIGKILL
+_wait4 = os.wait4
+_rmdir = os.rmdir
+_fork = os.fork
+_JOB = [None, None]  # the job's payload and secret, until the fork
 
 _jobs = 0
 _limits_cache = {}
@@ -834,47 +1068,26 @@ if hasattr(gc, "freeze"):
     gc.freeze()  # fewer copy-on-write faults in the children
 
 # ---- serve jobs until the socket closes ----
+# Only the fork and the call of main() are at module level: the child's stack holds
+# this module's frame and the harness's, as a plain script's holds its own.
+_poller.register(_SOCK_FD, _POLLIN)
 while True:
-    try:
-        if _next_tag() != b"J":
-            break
-        _hdr = _JOB_HEADER.unpack(_take(_JOB_HEADER.size))
-        _fds, _infds[:] = _infds[:3], _infds[3:]
-        _payload = _take(_hdr[0])
-    except EOFError:
+    _job = _next_job()
+    if _job is None:
         break
-    if len(_fds) != 3:
-        break
-    _limits = _limits_cache.get(_hdr[1:5])
-    if _limits is None:
-        _limits = _limits_cache[_hdr[1:5]] = _job_limits(_hdr[1:5])
-    _nproc = _hdr[5] if _hdr[5] >= 0 else (_NPROC if _UID is not None else -1)
-    if _nproc >= 0 and _HARD[resource.RLIMIT_NPROC] >= 0:
-        _nproc = min(_nproc, _HARD[resource.RLIMIT_NPROC])
-    _secret = _hdr[6].decode("ascii")
-    _jobs += 1
-    _workdir = "%s/%s%d" % (_WORK_BASE, _WORK_PREFIX, _jobs)
-    try:
-        os.mkdir(_workdir, 0o700)
-        if _UID is not None:
-            os.chown(_workdir, _UID, _GID)
-    except OSError:
-        break  # we cannot give the job a directory: let Rust start a new worker
-    _gate_r, _gate_w = os.pipe()
-    _pid = os.fork()
+    _pid = _fork()
     if _pid == 0:
         try:
-            os.close(_gate_w)
-            _child_setup(_limits, _fds, _gate_r, _workdir, _nproc)
+            _child_setup(_job)
         except BaseException as _e:
-            _child_failed(_e, _fds)
+            _child_failed(_e, _job)
         _code = 1
         try:
             try:
                 if _PASS_SECRET:
-                    _main(_payload, secret=_secret)
+                    _main(_job_payload(), **_job_secret())
                 else:
-                    _main(_payload)
+                    _main(_job_payload())
                 _code = 0
             except SystemExit as _e:
                 _code = _exit_code(_e)
@@ -886,39 +1099,7 @@ while True:
                 _finish(_code)
             finally:
                 _exit(1)  # whatever happened, a job's child never runs on from here
-    os.close(_gate_r)
-    for _fd in _fds:
-        os.close(_fd)
-    del _payload
-    _send(b"P", _pid.to_bytes(4, "little", signed=True))
-    os.write(_gate_w, b"x")
-    os.close(_gate_w)
-    _closing = _wait_job(_pid)
-    _kill(_pid)  # the child is a zombie: its process group id cannot be reused yet
-    _, _status, _usage = os.wait4(_pid, 0)
-    _reap_all()
-    if _sweep_uid():
-        _reap_all()
-    # Every process of the job is gone: its files can go too.
-    _clean = True
-    try:
-        os.rmdir(_workdir)
-    except OSError:
-        _clean = False
-    try:
-        if _TMP:
-            if not _clean or _tmp_used() != _TMP_CLEAN:
-                _reset_tmp()
-        elif not _clean and not _rmtree(_workdir):
-            _closing = True
-    except OSError:
-        _closing = True  # not clean: tell this job's end, then let a new worker start
-    _cpu = int((_usage.ru_utime + _usage.ru_stime) * 1e6)
-    try:
-        _send(b"S", _status.to_bytes(4, "little", signed=True) + _cpu.to_bytes(8, "little"))
-    except OSError:
-        break
-    if _closing:
+    if _end_job(_pid, _job):
         break
 
 _reap_all()
@@ -928,7 +1109,10 @@ if not _bye:
     # without dropping its pool, or was killed). The last of its workers to leave
     # removes the pool's directory (empty by now; rmdir fails while it is not).
     try:
-        os.rmdir(_cfg["staging"])
+        if _STAGING_PARENT is not None:
+            os.rmdir(os.path.basename(_cfg["staging"]), dir_fd=_STAGING_PARENT)
+        else:
+            os.rmdir(_cfg["staging"])
     except OSError:
         pass
 os._exit(0)

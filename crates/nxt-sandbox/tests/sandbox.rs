@@ -112,6 +112,58 @@ fn payload_reaches_main_as_bytes() {
     let big = vec![b'a'; 3 << 20];
     let out = pool.run(&Job::new(&big)).unwrap();
     assert_eq!(out.channel.total, 3 * (1 << 20) + 3);
+    // Sizes around the worker's receive buffer (16 KiB, with an 81-byte header), one
+    // job after another on the same worker.
+    let pool = PoolBuilder::new(
+        "import os, zlib\ndef main(payload):\n    os.write(3, b'%d %d' % (len(payload), zlib.crc32(payload)))\n",
+    )
+    .build()
+    .unwrap();
+    for size in [0, 1, 16302, 16303, 16304, 16384, 16385, 65536, 70001] {
+        let payload: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+        let out = pool.run(&Job::new(&payload)).unwrap();
+        let crc = {
+            // CRC-32 (IEEE), as zlib.crc32.
+            let mut crc = !0u32;
+            for &b in &payload {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    crc = if crc & 1 != 0 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        };
+        assert_eq!(out.channel.text(), format!("{size} {crc}"), "{out:?}");
+    }
+}
+
+#[test]
+fn uncaught_exceptions_print_as_in_a_plain_script() {
+    let pool = PoolBuilder::new(
+        "def main(payload):\n    exec(compile(payload, '<string>', 'exec'), {'__name__': '__main__'})\n",
+    )
+    .build()
+    .unwrap();
+    let src = "def f(d):\n    return d['k'] + 1\ntry:\n    f({})\nexcept KeyError as e:\n    raise ValueError('bad ' + str(1)) from e\n";
+    let out = run(&pool, src);
+    assert_eq!(out.status, Status::Exited(1), "{out:?}");
+    let plain = std::process::Command::new("python3")
+        .args(["-c", src])
+        .output()
+        .unwrap();
+    // The same but for the harness's own frame; the zygote's is left out.
+    let job: String = out
+        .stderr
+        .text()
+        .lines()
+        .filter(|l| !l.contains("<harness>"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(job, String::from_utf8_lossy(&plain.stderr), "{out:?}");
 }
 
 #[test]
@@ -263,6 +315,144 @@ fn stderr_and_channel_are_capped_too() {
     assert_eq!(out.stderr.total, 1000);
     assert_eq!(out.channel.bytes, b"ccccc");
     assert_eq!(out.channel.total, 1000);
+}
+
+#[test]
+fn stdout_and_stderr_keep_their_end_the_channel_its_start() {
+    let pool = pool();
+    // 3 MiB of numbered lines on stdout (in writes of many sizes), a traceback's worth
+    // on stderr after 2 MiB of noise, and a channel over its cap.
+    let src = r#"
+import os, sys
+n = 0
+written = 0
+while written < 3 << 20:
+    line = '%08d %s\n' % (n, 'y' * (n % 97))
+    sys.stdout.write(line)
+    written += len(line)
+    n += 1
+print('last line %d' % n)
+sys.stdout.flush()
+os.write(2, b'z' * (2 << 20))
+os.write(3, b'first' + b'c' * 1000 + b'after the cap')
+raise ValueError('the end of stderr')
+"#;
+    let limits = Limits {
+        wall_time: Duration::from_secs(30),
+        channel_bytes: 100,
+        ..Limits::default()
+    };
+    let out = run_with(&pool, src, limits);
+    assert_eq!(out.status, Status::Exited(1), "{out:?}");
+    let cap = Limits::default().output_bytes;
+    assert!(out.stdout.total > 3 << 20, "{}", out.stdout.total);
+    assert_eq!(out.stdout.bytes.len(), cap);
+    assert!(out.stdout.truncated());
+    let text = out.stdout.text();
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("last line "), "{last}");
+    let n: usize = last["last line ".len()..].parse().unwrap();
+    // The kept lines are consecutive up to the last one written.
+    let numbered: Vec<usize> = text
+        .lines()
+        .skip(1) // may be cut
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(numbered.len() > 1000, "{}", numbered.len());
+    assert_eq!(*numbered.last().unwrap(), n - 1);
+    assert!(numbered.windows(2).all(|w| w[1] == w[0] + 1));
+    assert!(numbered[0] > 0, "the start was kept");
+    assert!(
+        out.stderr
+            .text()
+            .ends_with("ValueError: the end of stderr\n"),
+        "{out:?}"
+    );
+    assert_eq!(out.stderr.bytes.len(), cap);
+    assert!(out.stderr.total > 2 << 20);
+    assert_eq!(out.channel.total, 1018);
+    assert_eq!(&out.channel.bytes[..5], b"first");
+    assert_eq!(out.channel.bytes.len(), 100);
+}
+
+/// What a program could notice of how its interpreter was started.
+const STARTUP_PROBE: &str = r#"
+import builtins, json, os, sys
+print(json.dumps({
+    'flags': repr(sys.flags),
+    'path': sys.path,
+    'builtins': sorted(n for n in dir(builtins) if n in ('exit', 'quit', 'help', 'copyright', 'credits', 'license')),
+    'site': 'site' in sys.modules,
+    'bind_now': 'LD_BIND_NOW' in os.environ,
+    'pth_ran': os.environ.get('NXT_PTH_RAN'),
+}))
+"#;
+
+#[test]
+fn jobs_see_an_interpreter_started_as_a_plain_one() {
+    let mut isolation = Isolation::default();
+    isolation.inherit_env = true;
+    let pool = PoolBuilder::new(EXEC).isolation(isolation).build().unwrap();
+    let out = run(&pool, STARTUP_PROBE);
+    assert_eq!(out.status, Status::Exited(0), "{out:?}");
+    let job: serde_json::Value = serde_json::from_str(&out.stdout.text()).unwrap();
+    let plain = std::process::Command::new("python3")
+        .args(["-c", STARTUP_PROBE])
+        .env_remove("LD_BIND_NOW")
+        .output()
+        .unwrap();
+    let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    // The same flags (no_site 0 included), sys.path, site's builtins; the worker's
+    // start-up variable is gone. Only `.pth` files' import lines were not run (see
+    // below): on this machine they set no variable.
+    assert_eq!(job["flags"], plain["flags"]);
+    assert_eq!(job["path"], plain["path"]);
+    assert_eq!(job["builtins"], plain["builtins"]);
+    assert_eq!(job["site"], true);
+    assert_eq!(job["bind_now"], false);
+}
+
+#[test]
+fn pth_files_import_lines_run_only_when_asked() {
+    // A user site with a .pth file: a directory line and an import line.
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("nxt-user-base");
+    let user_site = std::process::Command::new("python3")
+        .args(["-c", "import site; print(site.getusersitepackages())"])
+        .env("PYTHONUSERBASE", &base)
+        .output()
+        .unwrap();
+    let user_site = std::path::PathBuf::from(String::from_utf8(user_site.stdout).unwrap().trim());
+    std::fs::create_dir_all(user_site.join("extra_dir")).unwrap();
+    std::fs::write(
+        user_site.join("nxt_test.pth"),
+        "extra_dir\nimport os; os.environ['NXT_PTH_RAN'] = '1'\n",
+    )
+    .unwrap();
+    let extra = user_site.join("extra_dir").to_string_lossy().into_owned();
+    for on in [false, true] {
+        let pool = PoolBuilder::new(EXEC)
+            .env("PYTHONUSERBASE", base.to_string_lossy())
+            .pth_imports(on)
+            .build()
+            .unwrap();
+        let out = run(&pool, STARTUP_PROBE);
+        assert_eq!(out.status, Status::Exited(0), "{out:?}");
+        let job: serde_json::Value = serde_json::from_str(&out.stdout.text()).unwrap();
+        let path: Vec<&str> = job["path"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert!(path.contains(&extra.as_str()), "{path:?}");
+        assert!(path.contains(&user_site.to_str().unwrap()), "{path:?}");
+        let ran = if on {
+            serde_json::json!("1")
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(job["pth_ran"], ran, "pth_imports({on})");
+    }
 }
 
 #[test]
@@ -484,6 +674,67 @@ fn isolation_report_says_what_is_in_force() {
     assert_eq!(out.stdout.text(), "[]\n", "{out:?}");
 }
 
+#[test]
+fn isolation_report_pairs_are_short_codes_and_details_explain_them() {
+    let pool = pool();
+    let report = pool.isolation_report();
+    let pairs = report.pairs();
+    let details = report.details();
+    let names = |v: &[(&'static str, String)]| v.iter().map(|(k, _)| *k).collect::<Vec<_>>();
+    assert_eq!(names(&pairs), names(&details));
+    // Short, one word each: cheap to copy into every result.
+    let bytes: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert!(bytes < 120, "{pairs:?}");
+    for ((_, code), (name, detail)) in pairs.iter().zip(&details) {
+        assert!(!code.is_empty() && !code.contains(' '), "{name}: {code:?}");
+        assert!(detail.len() > code.len(), "{name}: {detail:?}");
+        let measure = match *name {
+            "user" => &report.user,
+            "network" => &report.network,
+            "tmp" => &report.tmp,
+            "ipc" => &report.ipc,
+            "workdir" => &report.workdir,
+            _ => &report.subreaper,
+        };
+        assert_eq!(*detail, measure.to_string());
+        match measure {
+            Measure::Active(_) => assert!(!code.starts_with("unavailable") && code != "off"),
+            Measure::Off => assert_eq!(code, "off"),
+            _ => assert!(code.starts_with("unavailable:"), "{code}"),
+        }
+    }
+    if runs_as_root() {
+        // What these machines give (docs/sandbox.md).
+        let expected = [
+            ("user", "uid"),
+            ("network", "netns"),
+            ("tmp", "tmpfs"),
+            ("ipc", "ipcns"),
+            ("workdir", "fresh-in-private-tmp"),
+            ("subreaper", "subreaper"),
+        ];
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(pairs, expected);
+    }
+    let pool = PoolBuilder::new(EXEC)
+        .isolation(Isolation::none())
+        .build()
+        .unwrap();
+    let pairs = pool.isolation_report().pairs();
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        pairs,
+        [
+            ("user", "off"),
+            ("network", "off"),
+            ("tmp", "off"),
+            ("ipc", "off"),
+            ("workdir", "fresh-in-pool-dir"),
+            ("subreaper", "subreaper"),
+        ]
+    );
+}
+
 fn pool_ref(pool: &Pool) -> &Pool {
     pool
 }
@@ -694,6 +945,39 @@ fn a_harness_that_asks_for_the_secret_gets_it() {
     let out = pool.run(&Job::new(b"x")).unwrap();
     assert_eq!(out.channel.text(), "b'x'", "{out:?}");
     assert!(out.tagged_lines().is_empty());
+}
+
+#[test]
+fn the_worker_keeps_no_payload_or_secret_under_a_name() {
+    // The harness looks where a program could, by name: the globals of the frame
+    // that calls main (the worker's), and what they hold one level down.
+    let harness = r#"
+import os, sys
+_write = os.write
+def main(payload, secret):
+    caller = sys._getframe(1)
+    found = []
+    for name, value in list(caller.f_globals.items()) + list(caller.f_locals.items()):
+        values = [value]
+        if isinstance(value, (list, tuple, set, frozenset)):
+            values += list(value)
+        elif isinstance(value, dict) and name not in ('__builtins__',):
+            values += list(value.keys()) + list(value.values())
+        for v in values:
+            if isinstance(v, str):
+                v = v.encode('utf-8', 'replace')
+            if isinstance(v, memoryview):
+                v = v.tobytes()
+            if isinstance(v, (bytes, bytearray)) and (secret.encode() in v or b'PAYLOAD' + b'-MARK' in v):
+                found.append(name)
+    _write(3, repr(sorted(set(found))).encode())
+"#;
+    let pool = PoolBuilder::new(harness).workers(1).build().unwrap();
+    for _ in 0..3 {
+        let out = pool.run(&Job::new(b"PAYLOAD-MARK 12345")).unwrap();
+        assert_eq!(out.status, Status::Exited(0), "{out:?}");
+        assert_eq!(out.channel.text(), "[]", "{out:?}");
+    }
 }
 
 #[test]
@@ -950,6 +1234,12 @@ fn helper_exits_without_dropping_a_pool() {
         .unwrap();
     let out = run(&pool, "import os\nprint(os.path.dirname(os.getcwd()))");
     println!("POOL_DIR={}", out.stdout.text().trim());
+    // With a private /tmp (the default) too: the pool's directory is its workers'
+    // working directory.
+    let pool = PoolBuilder::new(EXEC).workers(2).build().unwrap();
+    let zygote = run(&pool, "import os\nprint(os.getppid())");
+    let cwd = std::fs::read_link(format!("/proc/{}/cwd", zygote.stdout.text().trim())).unwrap();
+    println!("POOL_DIR={}", cwd.display());
     std::process::exit(0);
 }
 
@@ -965,16 +1255,24 @@ fn a_pool_never_dropped_leaves_no_directory() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&child.stdout);
-    let dir = stdout
+    let dirs: Vec<&str> = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("POOL_DIR="))
-        .unwrap_or_else(|| panic!("{stdout}{}", String::from_utf8_lossy(&child.stderr)))
-        .to_string();
+        .filter_map(|l| l.strip_prefix("POOL_DIR="))
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        2,
+        "{stdout}{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
     // Its workers see their socket close without a goodbye and exit; the last one
-    // removes the directory.
-    let gone = (0..500).any(|_| {
-        std::thread::sleep(Duration::from_millis(20));
-        !std::path::Path::new(&dir).exists()
-    });
-    assert!(gone, "{dir} was left behind");
+    // removes the directory (through an fd opened before a private /tmp hid it).
+    for dir in dirs {
+        assert!(dir.contains("nxt-sandbox-"), "{dir}");
+        let gone = (0..500).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            !std::path::Path::new(dir).exists()
+        });
+        assert!(gone, "{dir} was left behind");
+    }
 }
