@@ -339,4 +339,6 @@ mod worker;
 
 pub use error::SandboxError;
 pub use job::{Captured, Job, Limits, Outcome, Status};
-pub use pool::{Isolation, IsolationReport, Measure, Pool, PoolBuilder};
+pub use pool::{
+    Isolation, IsolationReport, Measure, Pool, PoolBuilder, STDLIB_PRELOAD, default_python,
+};

@@ -251,7 +251,7 @@ impl PoolBuilder {
     pub fn new(harness_source: impl Into<String>) -> PoolBuilder {
         PoolBuilder {
             harness: harness_source.into(),
-            python: PathBuf::from("python3"),
+            python: default_python(),
             workers: 1,
             env: Vec::new(),
             preload: Vec::new(),
@@ -263,7 +263,8 @@ impl PoolBuilder {
 
     /// The Python interpreter to start: a path, or a name searched on `PATH`.
     ///
-    /// By default, `python3`.
+    /// By default, [`default_python`]: the `NXT_PYTHON` environment variable if it is
+    /// set, else `python3`.
     pub fn python(&mut self, path: impl Into<PathBuf>) -> &mut Self {
         self.python = path.into();
         self
@@ -557,3 +558,35 @@ impl Drop for Pool {
         }
     }
 }
+
+/// The interpreter a pool starts unless told otherwise: the `NXT_PYTHON` environment
+/// variable if it is set, else `python3` (searched on `PATH`).
+pub fn default_python() -> PathBuf {
+    std::env::var_os("NXT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// Standard-library modules worth importing in a worker before it forks: those the
+/// HumanEval and MBPP programs and tests use, so that a job importing them does not pay
+/// for it. Importing them has no effect a program can observe.
+pub const STDLIB_PRELOAD: &[&str] = &[
+    "math",
+    "re",
+    "collections",
+    "itertools",
+    "functools",
+    "heapq",
+    "bisect",
+    "string",
+    "typing",
+    "operator",
+    "copy",
+    "fractions",
+    "decimal",
+    "statistics",
+    "hashlib",
+    "array",
+    "cmath",
+    "datetime",
+];

@@ -40,24 +40,7 @@ pub const TRACER_SOURCE: &str = include_str!("tracer.py");
 
 /// Standard-library modules the workers import before forking, so that programs
 /// importing them start faster. Importing them has no effect a program can observe.
-pub const PRELOAD: &[&str] = &[
-    "math",
-    "re",
-    "collections",
-    "itertools",
-    "functools",
-    "heapq",
-    "bisect",
-    "string",
-    "typing",
-    "operator",
-    "copy",
-    "fractions",
-    "decimal",
-    "statistics",
-    "datetime",
-    "hashlib",
-];
+pub const PRELOAD: &[&str] = nxt_sandbox::STDLIB_PRELOAD;
 
 /// Why a program gave no trace at all.
 ///
@@ -134,8 +117,7 @@ impl CPythonTracerBuilder {
         let python = self
             .python
             .clone()
-            .or_else(|| std::env::var_os("NXT_PYTHON").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("python3"));
+            .unwrap_or_else(nxt_sandbox::default_python);
         let pool = PoolBuilder::new(TRACER_SOURCE)
             .python(python)
             .workers(self.workers)

@@ -67,25 +67,7 @@ pub const HARNESS_SOURCE: &str = include_str!("harness.py");
 /// Standard-library modules the workers import before forking, so that checks that
 /// import them do not pay for it: those the HumanEval and MBPP programs and tests
 /// use. Importing them has no effect a program can observe.
-pub const PRELOAD: &[&str] = &[
-    "math",
-    "re",
-    "collections",
-    "itertools",
-    "functools",
-    "heapq",
-    "bisect",
-    "string",
-    "typing",
-    "operator",
-    "copy",
-    "fractions",
-    "decimal",
-    "statistics",
-    "hashlib",
-    "array",
-    "cmath",
-];
+pub const PRELOAD: &[&str] = nxt_sandbox::STDLIB_PRELOAD;
 
 /// The most characters of an exception's message a [`TestResult`] keeps.
 pub const MESSAGE_CHARS: usize = 1000;
@@ -188,8 +170,7 @@ impl PythonVerifierBuilder {
         let python = self
             .python
             .clone()
-            .or_else(|| std::env::var_os("NXT_PYTHON").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("python3"));
+            .unwrap_or_else(nxt_sandbox::default_python);
         let preload: Vec<&str> = self.preload.iter().map(String::as_str).collect();
         let pool = PoolBuilder::new(HARNESS_SOURCE)
             .python(python)

@@ -177,8 +177,7 @@ impl ReferenceRunnerBuilder {
         let python = self
             .python
             .clone()
-            .or_else(|| std::env::var_os("NXT_PYTHON").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("python3"));
+            .unwrap_or_else(nxt_sandbox::default_python);
         let pool = PoolBuilder::new(REFERENCE_HARNESS)
             .python(python)
             .workers(self.workers)
