@@ -23,8 +23,8 @@ use std::path::Path;
 use nxt_core::Task;
 use serde_json::{Map, Value};
 
-use crate::fields::{Bad, Fields, parse_json};
-use crate::jsonl::{Collector, check_tests, each_line, task_key, torn_hint};
+use crate::fields::{Bad, Fields};
+use crate::jsonl::{Collector, check_tests, read_items, task_key};
 use crate::{DataError, InvalidLine, Loaded, OnInvalid};
 
 /// Reads a HumanEval-format JSONL file (`task_id`, `prompt`, `canonical_solution`,
@@ -39,16 +39,12 @@ pub fn humaneval(path: &Path) -> Result<Vec<Task>, DataError> {
 /// [`humaneval`], with a choice of what to do with bad lines.
 pub fn humaneval_with(path: &Path, on_invalid: OnInvalid) -> Result<Loaded<Task>, DataError> {
     let file = file_name(path);
-    let mut collector = Collector::new(path, on_invalid);
-    each_line(path, |line| {
-        let parsed = line
-            .text
-            .and_then(parse_json)
-            .and_then(|value| humaneval_task(value, &file));
-        let parsed = torn_hint(parsed, line.terminated);
-        collector.add(line.number, None, parsed, |t| task_key(&t.task_id))
-    })?;
-    Ok(collector.finish())
+    read_items(
+        path,
+        on_invalid,
+        |value| humaneval_task(value, &file),
+        |t| task_key(&t.task_id),
+    )
 }
 
 fn humaneval_task(value: Value, file: &str) -> Result<Task, Bad> {
@@ -109,16 +105,12 @@ pub fn humanevalfix(path: &Path) -> Result<Vec<Task>, DataError> {
 /// [`humanevalfix`], with a choice of what to do with bad lines.
 pub fn humanevalfix_with(path: &Path, on_invalid: OnInvalid) -> Result<Loaded<Task>, DataError> {
     let file = file_name(path);
-    let mut collector = Collector::new(path, on_invalid);
-    each_line(path, |line| {
-        let parsed = line
-            .text
-            .and_then(parse_json)
-            .and_then(|value| humanevalfix_task(value, &file));
-        let parsed = torn_hint(parsed, line.terminated);
-        collector.add(line.number, None, parsed, |t| task_key(&t.task_id))
-    })?;
-    Ok(collector.finish())
+    read_items(
+        path,
+        on_invalid,
+        |value| humanevalfix_task(value, &file),
+        |t| task_key(&t.task_id),
+    )
 }
 
 /// The prefix of HumanEvalFix task ids.
@@ -269,7 +261,6 @@ pub fn mbpp(path: &Path) -> Result<Vec<Task>, DataError> {
 /// parsed inside an array is always an error: the items after it cannot be found.
 pub fn mbpp_with(path: &Path, on_invalid: OnInvalid) -> Result<Loaded<Task>, DataError> {
     let file = file_name(path);
-    let mut collector = Collector::new(path, on_invalid);
     let bytes = std::fs::read(path).map_err(DataError::io(path))?;
     let body = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
@@ -285,23 +276,22 @@ pub fn mbpp_with(path: &Path, on_invalid: OnInvalid) -> Result<Loaded<Task>, Dat
                 message: "not UTF-8 text".into(),
             })
         })?;
+        let mut collector = Collector::new(path, on_invalid);
         each_item(path, text, |line, index, value| {
             let prefix = format!("[{index}]");
             let parsed = mbpp_task(value, &prefix, &file);
             collector.add(line, Some(index), parsed, |t| task_key(&t.task_id))
         })?;
+        Ok(collector.finish())
     } else {
         drop(bytes);
-        each_line(path, |line| {
-            let parsed = line
-                .text
-                .and_then(parse_json)
-                .and_then(|value| mbpp_task(value, "", &file));
-            let parsed = torn_hint(parsed, line.terminated);
-            collector.add(line.number, None, parsed, |t| task_key(&t.task_id))
-        })?;
+        read_items(
+            path,
+            on_invalid,
+            |value| mbpp_task(value, "", &file),
+            |t| task_key(&t.task_id),
+        )
     }
-    Ok(collector.finish())
 }
 
 /// The MBPP split of a task id, as the MBPP README defines them: `prompt` (1–10, for

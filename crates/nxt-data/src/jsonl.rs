@@ -195,7 +195,7 @@ fn quote(s: &str) -> String {
 }
 
 /// Reads a JSONL file of items; `parse` checks one parsed line.
-fn read_items<T>(
+pub(crate) fn read_items<T>(
     path: &Path,
     on_invalid: OnInvalid,
     parse: impl Fn(Value) -> Result<T, Bad>,

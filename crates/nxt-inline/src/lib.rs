@@ -84,6 +84,8 @@ pub mod formats;
 mod layout;
 mod render;
 mod strip;
+#[cfg(test)]
+mod testutil;
 
 pub use budget::{BudgetReport, Measure};
 pub use error::InlineError;

@@ -255,7 +255,7 @@ fn write_step(out: &mut String, k: usize, step: &Step, max_value_chars: usize) {
 /// Appends `s`, writing NUL and the characters at which `str.splitlines()` splits as
 /// their Python escapes, so that the comment stays on its line. The tracer escapes
 /// these already (spec section 3); this only guards against hand-made traces.
-fn push_one_line(out: &mut String, s: &str) {
+pub(crate) fn push_one_line(out: &mut String, s: &str) {
     let needs_escape = s.bytes().any(|b| {
         matches!(
             b,
@@ -298,24 +298,11 @@ pub(crate) fn ending_line(ending: &Ending) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{step_at, trace};
     use nxt_core::{Event, Value, Var};
 
     fn step(line: u32, vars: &[(&str, &str)]) -> Step {
-        Step {
-            line,
-            event: Event::Line,
-            frame: 0,
-            vars: vars
-                .iter()
-                .map(|(n, v)| Var::new(*n, Value::repr(*v)))
-                .collect(),
-        }
-    }
-
-    fn trace(steps: Vec<Step>) -> Trace {
-        let mut t = Trace::new("CPython 3.11.7");
-        t.steps = steps;
-        t
+        step_at(line, Event::Line, 0, vars)
     }
 
     fn render(source: &str, t: &Trace, options: &RenderOptions) -> String {

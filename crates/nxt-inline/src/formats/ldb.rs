@@ -299,25 +299,8 @@ impl Renderer for LdbRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nxt_core::{Ending, Event, Step};
-
-    fn step(line: u32, event: Event, frame: u32, vars: &[(&str, &str)]) -> Step {
-        Step {
-            line,
-            event,
-            frame,
-            vars: vars
-                .iter()
-                .map(|(n, v)| Var::new(*n, Value::repr(*v)))
-                .collect(),
-        }
-    }
-
-    fn trace(steps: Vec<Step>) -> Trace {
-        let mut t = Trace::new("CPython 3.11.7");
-        t.steps = steps;
-        t
-    }
+    use crate::testutil::{step_at as step, trace};
+    use nxt_core::{Ending, Event};
 
     fn all() -> LdbOptions {
         LdbOptions {

@@ -57,6 +57,7 @@ use std::str::FromStr;
 use nxt_core::{Ending, RenderOptions, Renderer, Trace};
 
 use crate::render::ending_line;
+pub(super) use crate::render::push_one_line;
 use crate::{Formatter, InlineError, Layout};
 
 pub mod ldb;
@@ -252,24 +253,6 @@ fn push_json_string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
-}
-
-/// Appends `s`, writing NUL and the characters at which `str.splitlines()` splits as
-/// their Python escapes, so that it stays on its line (as NExT's rendering does).
-fn push_one_line(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\0' | '\x0b' | '\x0c' | '\x1c'..='\x1e' | '\u{85}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
 }
 
 /// Appends the ending line of an incomplete trace (spec section 6) and `\n`; nothing

@@ -302,24 +302,11 @@ impl Renderer for SemcoderRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{step_at, trace};
     use nxt_core::{Ending, Event, Value, Var};
 
     fn step(line: u32, event: Event, vars: &[(&str, &str)]) -> Step {
-        Step {
-            line,
-            event,
-            frame: 0,
-            vars: vars
-                .iter()
-                .map(|(n, v)| Var::new(*n, Value::repr(*v)))
-                .collect(),
-        }
-    }
-
-    fn trace(steps: Vec<Step>) -> Trace {
-        let mut t = Trace::new("CPython 3.11.7");
-        t.steps = steps;
-        t
+        step_at(line, event, 0, vars)
     }
 
     fn options(placement: Placement) -> SemcoderOptions {
