@@ -1,0 +1,99 @@
+//! The warm CPython workers of the tracer and of the verifier, kept between calls.
+//!
+//! Starting workers costs tens of milliseconds, so each kind is kept in a process-wide
+//! cache keyed by its configuration (interpreter, number of workers) and rebuilt when a
+//! call asks for another one. A forked child (`multiprocessing`, `os.fork`) must not
+//! use its parent's workers: the package calls [`forget`] after a fork
+//! (`os.register_at_fork`), which drops the cache without closing the parent's
+//! sockets, and the child starts workers of its own on its first call.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use nxt_trace::{CPythonTracer, CPythonTracerBuilder};
+use nxt_verify::{PythonVerifier, PythonVerifierBuilder};
+use pyo3::prelude::*;
+
+type Key = (Option<PathBuf>, usize);
+
+struct Cache<T> {
+    slot: Mutex<Option<(Key, Arc<T>)>>,
+}
+
+impl<T> Cache<T> {
+    const fn new() -> Cache<T> {
+        Cache {
+            slot: Mutex::new(None),
+        }
+    }
+
+    fn get(&self, key: Key, build: impl FnOnce(&Key) -> PyResult<T>) -> PyResult<Arc<T>> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, v)) = slot.as_ref()
+            && *k == key
+        {
+            return Ok(v.clone());
+        }
+        let value = Arc::new(build(&key)?);
+        *slot = Some((key, value.clone()));
+        Ok(value)
+    }
+
+    fn clear(&self, forget: bool) {
+        let old = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if forget {
+            std::mem::forget(old);
+        }
+    }
+}
+
+static TRACERS: Cache<CPythonTracer> = Cache::new();
+static VERIFIERS: Cache<PythonVerifier> = Cache::new();
+
+/// The number of workers to use: `jobs`, else the number of CPUs.
+pub(crate) fn workers(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+/// A tracer with `workers` workers running `python` (else `NXT_PYTHON`, else
+/// `python3`). Call without the GIL: the first call starts processes.
+pub(crate) fn tracer(python: Option<PathBuf>, workers: usize) -> PyResult<Arc<CPythonTracer>> {
+    TRACERS.get((python, workers), |(python, workers)| {
+        let mut b = CPythonTracerBuilder::new();
+        b.workers(*workers);
+        if let Some(p) = python {
+            b.python(p);
+        }
+        b.build().map_err(|e| crate::errors::trace(e, None))
+    })
+}
+
+/// A verifier, as [`tracer`].
+pub(crate) fn verifier(python: Option<PathBuf>, workers: usize) -> PyResult<Arc<PythonVerifier>> {
+    VERIFIERS.get((python, workers), |(python, workers)| {
+        let mut b = PythonVerifierBuilder::new();
+        b.workers(*workers);
+        if let Some(p) = python {
+            b.python(p);
+        }
+        b.build().map_err(crate::errors::verify)
+    })
+}
+
+/// Drops the cached workers without touching them: for a forked child, whose copies
+/// of the parent's sockets belong to the parent's workers.
+#[pyfunction]
+pub(crate) fn _forget_workers() {
+    TRACERS.clear(true);
+    VERIFIERS.clear(true);
+}
+
+/// Stops the cached workers (they are started again on the next call).
+#[pyfunction]
+pub(crate) fn shutdown(py: Python<'_>) {
+    py.detach(|| {
+        TRACERS.clear(false);
+        VERIFIERS.clear(false);
+    });
+}
