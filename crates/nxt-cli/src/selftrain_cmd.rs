@@ -7,20 +7,30 @@
 //! is stored; `nxt selftrain run RUN.db [--iterations N]` runs every step left; `nxt
 //! selftrain status RUN.db` prints where the run is; `nxt selftrain export RUN.db
 //! --iteration K --format chat|completion --out FILE [--accumulate]` writes the kept
-//! samples as fine-tuning JSONL. Exit codes: 0 done, 1 a step failed (a sampler that
-//! gave up, an internal error), 2 bad input (an unreadable file, a bad option, a file
-//! that is not a run).
+//! samples as fine-tuning JSONL; `nxt selftrain checkpoint` registers the model trained
+//! on an iteration's export, `nxt selftrain eval` measures a checkpoint's fix rate on the
+//! dev set, `nxt selftrain report` prints the per-iteration table (and writes an HTML
+//! page); `nxt selftrain dump` and `import` move tables as JSON Lines; `nxt selftrain
+//! demo` runs the whole loop offline on the bundled fixtures. Exit codes: 0 done, 1 a
+//! step failed (a sampler that gave up, an internal error), 2 bad input (an unreadable
+//! file, a bad option, a file that is not a run), 130 interrupted (Ctrl-C: what was
+//! stored is kept; run the command again to continue).
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use nxt::core::{Sampler, Task};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nxt::core::Task;
 use nxt::data::{self, OnInvalid};
 use nxt::trace::{CPythonTracer, CPythonTracerBuilder};
 use nxt::verify::{PythonVerifier, PythonVerifierBuilder};
 use nxt_selftrain::{
-    Error, ExportFormat, Next, OpenAiSamplerBuilder, ReplaySampler, Run, RunConfig,
+    ConfiguredSampler, DUMP_TABLES, Error, ExportFormat, Next, Phase, Progress, ReplaySampler, Run,
+    RunConfig, Split,
 };
 
 use crate::BadInput;
@@ -43,6 +53,22 @@ enum SelftrainCommand {
     Status(DbArg),
     /// Write an iteration's kept samples as fine-tuning JSONL.
     Export(ExportArgs),
+    /// Register the checkpoint trained on an iteration's export: the next iteration
+    /// samples from it, `eval` measures it.
+    Checkpoint(CheckpointArgs),
+    /// Evaluate an iteration's checkpoint on the dev set: pass@1, 5, 10, 25 with and
+    /// without traces in the prompt.
+    Eval(EvalArgs),
+    /// Per iteration: problems, samples, kept, flagged, dev fix rates; the best
+    /// iteration. Optionally an HTML page with a plot.
+    Report(ReportArgs),
+    /// Write a table of the run's database as JSON Lines.
+    Dump(DumpArgs),
+    /// Add tasks, or samples made elsewhere, from JSON Lines.
+    Import(ImportArgs),
+    /// Run a whole small loop offline on the bundled fixtures: 2 iterations, dev
+    /// evaluations, exports and a report.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -179,22 +205,132 @@ struct ExportArgs {
     accumulate: bool,
 }
 
+#[derive(Debug, Args)]
+struct CheckpointFlags {
+    /// How to ask the checkpoint: `replay:ANSWERS.jsonl` or `openai:BASE_URL`.
+    #[arg(long = "checkpoint", value_name = "replay:FILE|openai:URL")]
+    sampler: Option<String>,
+    /// The model name the server knows the checkpoint by [default: the run's model].
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// The checkpoint's name, recorded with its samples [default: iteration-K].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct CheckpointArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The iteration whose export the checkpoint was trained on (from 1).
+    #[arg(long, value_name = "K")]
+    iteration: u32,
+    #[command(flatten)]
+    checkpoint: CheckpointFlags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TraceArg {
+    /// Prompts with traces, then without.
+    Both,
+    /// Prompts with traces only.
+    With,
+    /// Prompts without traces only.
+    Without,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The iteration whose checkpoint to evaluate (0: the base model).
+    #[arg(long, value_name = "K")]
+    iteration: u32,
+    /// Register this checkpoint for the iteration first (as `nxt selftrain checkpoint`).
+    #[command(flatten)]
+    checkpoint: CheckpointFlags,
+    /// Samples per dev task (pass@k needs at least k).
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    samples: u32,
+    /// Which prompts.
+    #[arg(long, value_enum, default_value_t = TraceArg::Both)]
+    trace: TraceArg,
+    #[command(flatten)]
+    python: PythonArgs,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Also write the report as a self-contained HTML page with a plot.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DumpArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The table: meta, config, tasks, iterations, checkpoints, prompts, samples,
+    /// verdicts, evaluations, eval_samples, eval_verdicts, exports.
+    #[arg(value_name = "TABLE")]
+    table: String,
+    /// Where to write [default: standard output].
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct ImportWhat {
+    /// Train tasks JSONL (before the hard-problem selection begins).
+    #[arg(long, value_name = "TASKS.jsonl")]
+    train: Option<PathBuf>,
+    /// Dev tasks JSONL.
+    #[arg(long, value_name = "TASKS.jsonl")]
+    dev: Option<PathBuf>,
+    /// Samples JSONL, in `dump samples` form, into unfinished iterations.
+    #[arg(long, value_name = "SAMPLES.jsonl")]
+    samples: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    db: DbArg,
+    #[command(flatten)]
+    what: ImportWhat,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Where to write the run, its fixtures, exports and report (files of an earlier
+    /// demo there are replaced).
+    #[arg(long, default_value = "selftrain-demo", value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    python: PythonArgs,
+}
+
 pub(crate) fn run(args: SelftrainArgs) -> Result<u8> {
     match args.command {
         SelftrainCommand::Init(a) => init(&a),
         SelftrainCommand::Step(a) => {
             let mut run = open(&a.db.db)?;
-            steps(&mut run, &a.python, true)
+            steps(&mut run, &a.db.db, &a.python, true)
         }
         SelftrainCommand::Run(a) => {
             let mut run = open(&a.db.db)?;
             if let Some(n) = a.iterations {
                 run.set_iterations(n).map_err(input)?;
             }
-            steps(&mut run, &a.python, false)
+            steps(&mut run, &a.db.db, &a.python, false)
         }
         SelftrainCommand::Status(a) => {
-            print!("{}", open(&a.db)?.status()?);
+            let run = open(&a.db)?;
+            print!("{}", run.status()?);
+            print_checkpoints(&run)?;
             Ok(0)
         }
         SelftrainCommand::Export(a) => {
@@ -209,6 +345,53 @@ pub(crate) fn run(args: SelftrainArgs) -> Result<u8> {
             eprintln!("nxt: {n} records written to {}", a.out.display());
             Ok(0)
         }
+        SelftrainCommand::Checkpoint(a) => {
+            let mut run = open(&a.db.db)?;
+            if a.checkpoint.sampler.is_none() {
+                return Err(
+                    BadInput("--checkpoint replay:FILE|openai:URL is required".into()).into(),
+                );
+            }
+            register(&mut run, a.iteration, &a.checkpoint)?;
+            Ok(0)
+        }
+        SelftrainCommand::Eval(a) => eval(&a),
+        SelftrainCommand::Report(a) => {
+            let run = open(&a.db.db)?;
+            let report = run.report()?;
+            print!("{}", report.text());
+            if let Some(html) = &a.html {
+                write_atomically(html, report.html().as_bytes())?;
+                eprintln!("nxt: report written to {}", html.display());
+            }
+            Ok(0)
+        }
+        SelftrainCommand::Dump(a) => {
+            let run = open(&a.db.db)?;
+            if !DUMP_TABLES.contains(&a.table.as_str()) {
+                return Err(BadInput(format!(
+                    "no table {:?}; tables: {}",
+                    a.table,
+                    DUMP_TABLES.join(", ")
+                ))
+                .into());
+            }
+            let mut bytes = Vec::new();
+            let n = run.store().dump(&a.table, &mut bytes)?;
+            match &a.out {
+                Some(out) => {
+                    write_atomically(out, &bytes)?;
+                    eprintln!("nxt: {n} rows of {} written to {}", a.table, out.display());
+                }
+                None => {
+                    use std::io::Write as _;
+                    std::io::stdout().write_all(&bytes)?;
+                }
+            }
+            Ok(0)
+        }
+        SelftrainCommand::Import(a) => import(&a),
+        SelftrainCommand::Demo(a) => demo(&a),
     }
 }
 
@@ -239,6 +422,39 @@ fn read_tasks(path: &Path) -> Result<Vec<Task>> {
     Ok(data::read_tasks(path, OnInvalid::Fail)
         .map_err(|e| BadInput(e.to_string()))?
         .items)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    use std::io::Write as _;
+    tmp.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| BadInput(format!("{}: {}", path.display(), e.error)))?;
+    Ok(())
+}
+
+/// A replay file made absolute and checked, or an `openai:URL` as it is.
+fn checked_sampler(spec: &str, base: &Path) -> Result<String> {
+    match spec.split_once(':') {
+        Some(("replay", file)) if !file.is_empty() => {
+            let file = base.join(file);
+            let file = std::fs::canonicalize(&file)
+                .map_err(|e| BadInput(format!("sampler: {}: {e}", file.display())))?;
+            ReplaySampler::open(&file).map_err(input)?;
+            Ok(format!("replay:{}", file.display()))
+        }
+        Some(("openai", url)) if !url.is_empty() => Ok(spec.to_owned()),
+        _ => Err(BadInput(format!(
+            "sampler {spec:?}: expected replay:ANSWERS.jsonl or openai:BASE_URL"
+        ))
+        .into()),
+    }
 }
 
 fn init(a: &InitArgs) -> Result<u8> {
@@ -305,38 +521,20 @@ fn init(a: &InitArgs) -> Result<u8> {
         config.cap_per_task = Some(cap);
     }
 
-    config.sampler = match config.sampler.split_once(':') {
-        Some(("replay", file)) => {
-            let file = if from_file {
-                base.join(file)
-            } else {
-                PathBuf::from(file)
-            };
-            let file = std::fs::canonicalize(&file)
-                .map_err(|e| BadInput(format!("sampler: {}: {e}", file.display())))?;
-            ReplaySampler::open(&file).map_err(input)?;
-            format!("replay:{}", file.display())
-        }
-        Some(("openai", url)) if !url.is_empty() => {
-            if a.model.is_none() && matches!(config.model.as_str(), "" | "model" | "replay") {
-                return Err(BadInput(
-                    "an openai:URL sampler needs --model (or `model` in --config)".into(),
-                )
-                .into());
-            }
-            config.sampler.clone()
-        }
-        _ if config.sampler.is_empty() => {
-            return Err(BadInput("--sampler (or `sampler` in --config) is required".into()).into());
-        }
-        _ => {
-            return Err(BadInput(format!(
-                "sampler {:?}: expected replay:ANSWERS.jsonl or openai:BASE_URL",
-                config.sampler
-            ))
-            .into());
-        }
-    };
+    if config.sampler.is_empty() {
+        return Err(BadInput("--sampler (or `sampler` in --config) is required".into()).into());
+    }
+    let base = if from_file { base } else { PathBuf::new() };
+    config.sampler = checked_sampler(&config.sampler, &base)?;
+    if config.sampler.starts_with("openai:")
+        && a.model.is_none()
+        && matches!(config.model.as_str(), "" | "model" | "replay")
+    {
+        return Err(BadInput(
+            "an openai:URL sampler needs --model (or `model` in --config)".into(),
+        )
+        .into());
+    }
     let train = read_tasks(&a.train)?;
     let dev = read_tasks(&a.dev)?;
     Run::init(&a.db, &config, &train, &dev).map_err(input)?;
@@ -349,18 +547,64 @@ fn init(a: &InitArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn sampler(config: &RunConfig) -> Result<Box<dyn Sampler<Error = Error>>> {
-    match config.sampler.split_once(':') {
-        Some(("replay", file)) => Ok(Box::new(ReplaySampler::open(file).map_err(input)?)),
-        Some(("openai", url)) => Ok(Box::new(
-            OpenAiSamplerBuilder::new()
-                .base_url(url)
-                .model(config.model.clone())
-                .build()
-                .map_err(input)?,
-        )),
-        _ => Err(BadInput(format!("unknown sampler {:?}", config.sampler)).into()),
+fn register(run: &mut Run, iteration: u32, c: &CheckpointFlags) -> Result<()> {
+    let Some(spec) = &c.sampler else {
+        return Ok(());
+    };
+    let sampler = checked_sampler(spec, Path::new(""))?;
+    let name = c
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("iteration-{iteration}"));
+    let model = c
+        .model
+        .clone()
+        .unwrap_or_else(|| run.config().model.clone());
+    run.register_checkpoint(iteration, &name, &sampler, &model)
+        .map_err(input)?;
+    eprintln!("nxt: iteration {iteration}'s checkpoint is {name:?} ({sampler}, model {model:?})");
+    Ok(())
+}
+
+fn print_checkpoints(run: &Run) -> Result<()> {
+    for c in run.store().checkpoints()? {
+        println!(
+            "checkpoint of iteration {}: {} ({}, model {})",
+            c.iteration, c.name, c.sampler, c.model
+        );
     }
+    for r in run.eval_results()? {
+        let rates: Vec<String> = r
+            .pass_at
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("pass@{k} {:.1}%", v * 100.0),
+                None => format!("pass@{k} -"),
+            })
+            .collect();
+        println!(
+            "dev evaluation of iteration {} ({} traces, {}): {}; {} tasks, {} samples, {} passed{}",
+            r.evaluation.iteration,
+            if r.evaluation.trace {
+                "with"
+            } else {
+                "without"
+            },
+            r.evaluation.checkpoint,
+            rates.join(", "),
+            r.tasks,
+            r.samples,
+            r.passed,
+            if r.finished() { "" } else { " (unfinished)" }
+        );
+    }
+    if let Some((k, p)) = run.best_iteration()? {
+        println!(
+            "best iteration on the dev set: {k} (pass@1 {:.1}%)",
+            p * 100.0
+        );
+    }
+    Ok(())
 }
 
 fn tools(p: &PythonArgs) -> Result<(CPythonTracer, PythonVerifier)> {
@@ -377,17 +621,114 @@ fn tools(p: &PythonArgs) -> Result<(CPythonTracer, PythonVerifier)> {
     Ok((tracer, verifier))
 }
 
+/// The process's interrupt flag, set by Ctrl-C (the handler is installed once).
+fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let set = Arc::clone(&flag);
+        // Fails only when another handler is installed; then Ctrl-C kills as before,
+        // which the store survives too.
+        let _ = ctrlc::set_handler(move || set.store(true, Ordering::SeqCst));
+        flag
+    })
+    .clone()
+}
+
+/// Progress: bars on a terminal, lines otherwise.
+struct Bars {
+    terminal: bool,
+    bar: Option<(String, ProgressBar)>,
+}
+
+impl Bars {
+    fn new() -> Bars {
+        Bars {
+            terminal: std::io::stderr().is_terminal(),
+            bar: None,
+        }
+    }
+
+    fn update(&mut self, p: &Progress) {
+        if !self.terminal {
+            eprintln!("nxt: {p}");
+            return;
+        }
+        if p.phase == Phase::Prompting {
+            self.finish();
+            eprintln!("nxt: {p}");
+            return;
+        }
+        let key = format!("{} {:?}", p.scope, p.phase);
+        if self.bar.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.finish();
+            let bar = ProgressBar::with_draw_target(Some(p.total), ProgressDrawTarget::stderr());
+            let what = match p.phase {
+                Phase::Sampling => "sampled",
+                _ => "verified",
+            };
+            bar.set_style(
+                ProgressStyle::with_template(&format!(
+                    "{{msg}} {{bar:30}} {{pos}}/{{len}} {what} ({{per_sec}}, eta {{eta}})"
+                ))
+                .expect("a valid template"),
+            );
+            bar.set_message(p.scope.to_string());
+            self.bar = Some((key, bar));
+        }
+        if let Some((_, bar)) = &self.bar {
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((_, bar)) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}
+
+/// What an interrupted command prints; exit code 130.
+fn interrupted(what: &str, again: &str) -> u8 {
+    eprintln!(
+        "nxt: interrupted during the {what}; everything sampled and verified so far is stored. \
+         Run `{again}` to continue."
+    );
+    130
+}
+
+fn sampler_of(run: &Run, checkpoint: &nxt_selftrain::Checkpoint) -> Result<ConfiguredSampler> {
+    let _ = run;
+    ConfiguredSampler::from_spec(&checkpoint.sampler, &checkpoint.model).map_err(input)
+}
+
 /// Runs one step, or every step left; the exit code.
-fn steps(run: &mut Run, python: &PythonArgs, once: bool) -> Result<u8> {
+fn steps(run: &mut Run, db: &Path, python: &PythonArgs, once: bool) -> Result<u8> {
     if run.next()? == Next::Done {
         eprintln!("nxt: the run is done");
         return Ok(0);
     }
-    let sampler = sampler(run.config())?;
     let (tracer, verifier) = tools(python)?;
-    let mut progress = |line: &str| eprintln!("nxt: {line}");
+    run.set_interrupt(interrupt_flag());
+    let mut bars = Bars::new();
     loop {
-        let report = run.step(&sampler, &tracer, &verifier, &mut progress)?;
+        let checkpoint = run.next_checkpoint()?;
+        let sampler = sampler_of(run, &checkpoint)?;
+        let result = run.step_with(&sampler, &tracer, &verifier, &mut |p| bars.update(p));
+        bars.finish();
+        let report = match result {
+            Ok(report) => report,
+            Err(Error::Interrupted(what)) => {
+                let again = format!(
+                    "nxt selftrain {} {}",
+                    if once { "step" } else { "run" },
+                    db.display()
+                );
+                return Ok(interrupted(&what, &again));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let Some(iteration) = report.iteration else {
             break;
         };
@@ -395,7 +736,7 @@ fn steps(run: &mut Run, python: &PythonArgs, once: bool) -> Result<u8> {
             eprintln!("nxt: {task}: no prompt: {why}");
         }
         eprintln!(
-            "nxt: {} finished: {} tasks, {} sampled, {} verified in this step",
+            "nxt: {} finished: {} tasks, {} sampled from {}, {} verified in this step",
             if iteration == 0 {
                 "selection".to_owned()
             } else {
@@ -403,6 +744,7 @@ fn steps(run: &mut Run, python: &PythonArgs, once: bool) -> Result<u8> {
             },
             report.tasks,
             report.sampled,
+            checkpoint.name,
             report.verified
         );
         if once || run.next()? == Next::Done {
@@ -410,6 +752,249 @@ fn steps(run: &mut Run, python: &PythonArgs, once: bool) -> Result<u8> {
         }
     }
     print!("{}", run.status()?);
+    Ok(0)
+}
+
+fn eval(a: &EvalArgs) -> Result<u8> {
+    let mut run = open(&a.db.db)?;
+    register(&mut run, a.iteration, &a.checkpoint)?;
+    let checkpoint = run.checkpoint(a.iteration)?.ok_or_else(|| {
+        BadInput(format!(
+            "no checkpoint is registered for iteration {}: give --checkpoint replay:FILE|openai:URL",
+            a.iteration
+        ))
+    })?;
+    let sampler = sampler_of(&run, &checkpoint)?;
+    let (tracer, verifier) = tools(&a.python)?;
+    run.set_interrupt(interrupt_flag());
+    let modes: &[bool] = match a.trace {
+        TraceArg::Both => &[true, false],
+        TraceArg::With => &[true],
+        TraceArg::Without => &[false],
+    };
+    let mut bars = Bars::new();
+    for &trace in modes {
+        let result = run.evaluate(
+            a.iteration,
+            trace,
+            a.samples,
+            &sampler,
+            &tracer,
+            &verifier,
+            &mut |p| bars.update(p),
+        );
+        bars.finish();
+        let report = match result {
+            Ok(r) => r,
+            Err(Error::Interrupted(what)) => {
+                let again = format!(
+                    "nxt selftrain eval {} --iteration {} --samples {}",
+                    a.db.db.display(),
+                    a.iteration,
+                    a.samples
+                );
+                return Ok(interrupted(&what, &again));
+            }
+            Err(e) => return Err(input(e)),
+        };
+        for (task, why) in &report.unprompted {
+            eprintln!("nxt: {task}: no prompt: {why}");
+        }
+        let r = &report.result;
+        let rates: Vec<String> = r
+            .pass_at
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("pass@{k} {:.1}%", v * 100.0),
+                None => format!("pass@{k} -"),
+            })
+            .collect();
+        println!(
+            "iteration {} ({}), {} traces: {}; {} dev tasks, {} samples ({} new), {} passed",
+            a.iteration,
+            checkpoint.name,
+            if trace { "with" } else { "without" },
+            rates.join(", "),
+            r.tasks,
+            r.samples,
+            report.sampled,
+            r.passed
+        );
+    }
+    if let Some((k, p)) = run.best_iteration()? {
+        println!(
+            "best iteration on the dev set: {k} (pass@1 {:.1}%)",
+            p * 100.0
+        );
+    }
+    Ok(0)
+}
+
+fn import(a: &ImportArgs) -> Result<u8> {
+    let mut run = open(&a.db.db)?;
+    let w = &a.what;
+    if let Some(path) = w.train.as_ref().or(w.dev.as_ref()) {
+        let split = if w.train.is_some() {
+            Split::Train
+        } else {
+            Split::Dev
+        };
+        let tasks = read_tasks(path)?;
+        let added = run.import_tasks(split, &tasks).map_err(input)?;
+        eprintln!(
+            "nxt: {added} new {} tasks ({} read from {})",
+            split.as_str(),
+            tasks.len(),
+            path.display()
+        );
+    } else if let Some(path) = &w.samples {
+        let file =
+            std::fs::File::open(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+        let (added, filled) = run
+            .import_samples(std::io::BufReader::new(file), path)
+            .map_err(input)?;
+        eprintln!(
+            "nxt: {added} slots added, {filled} filled from {}; `nxt selftrain step` verifies them",
+            path.display()
+        );
+    }
+    Ok(0)
+}
+
+/// The demo's fixtures, in the binary so that the demo runs from anywhere.
+const DEMO_FILES: &[(&str, &str)] = &[
+    (
+        "train.jsonl",
+        include_str!("../../../fixtures/selftrain/demo/train.jsonl"),
+    ),
+    (
+        "dev.jsonl",
+        include_str!("../../../fixtures/selftrain/demo/dev.jsonl"),
+    ),
+    (
+        "answers.jsonl",
+        include_str!("../../../fixtures/selftrain/demo/answers.jsonl"),
+    ),
+    (
+        "checkpoint-1.jsonl",
+        include_str!("../../../fixtures/selftrain/demo/checkpoint-1.jsonl"),
+    ),
+    (
+        "checkpoint-2.jsonl",
+        include_str!("../../../fixtures/selftrain/demo/checkpoint-2.jsonl"),
+    ),
+    (
+        "run.toml",
+        include_str!("../../../fixtures/selftrain/demo/run.toml"),
+    ),
+];
+
+/// The whole loop on the bundled fixtures; every step as its command would do it.
+fn demo(a: &DemoArgs) -> Result<u8> {
+    let started = std::time::Instant::now();
+    let out = &a.out;
+    let fixtures = out.join("fixtures");
+    std::fs::create_dir_all(&fixtures)
+        .map_err(|e| BadInput(format!("{}: {e}", fixtures.display())))?;
+    for (name, text) in DEMO_FILES {
+        std::fs::write(fixtures.join(name), text)
+            .with_context(|| format!("writing {}", fixtures.join(name).display()))?;
+    }
+    let db = out.join("demo.db");
+    for stale in ["demo.db", "demo.db-wal", "demo.db-shm"] {
+        let path = out.join(stale);
+        if path.exists() {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    let config_text = std::fs::read_to_string(fixtures.join("run.toml"))?;
+    let mut config = RunConfig::from_toml(&config_text).map_err(input)?;
+    config.sampler = checked_sampler(&config.sampler, &fixtures)?;
+    let train = read_tasks(&fixtures.join("train.jsonl"))?;
+    let dev = read_tasks(&fixtures.join("dev.jsonl"))?;
+    let mut run = Run::init(&db, &config, &train, &dev).map_err(input)?;
+    eprintln!(
+        "nxt: demo run {} ({} train, {} dev tasks)",
+        db.display(),
+        train.len(),
+        dev.len()
+    );
+    let (tracer, verifier) = tools(&a.python)?;
+    run.set_interrupt(interrupt_flag());
+    let mut bars = Bars::new();
+    let again = format!("nxt selftrain demo --out {}", out.display());
+    let samples = 25;
+    let evaluate = |run: &mut Run, k: u32, bars: &mut Bars| -> Result<Option<u8>> {
+        let checkpoint = run.checkpoint(k)?.expect("registered");
+        let sampler = sampler_of(run, &checkpoint)?;
+        for trace in [true, false] {
+            let r = run.evaluate(k, trace, samples, &sampler, &tracer, &verifier, &mut |p| {
+                bars.update(p)
+            });
+            bars.finish();
+            match r {
+                Ok(_) => {}
+                Err(Error::Interrupted(what)) => return Ok(Some(interrupted(&what, &again))),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(None)
+    };
+    for iteration in 0..=config.iterations {
+        // The selection (0) or iteration k, from the base model or the checkpoint
+        // of iteration k - 1.
+        if iteration > 0 || run.next()? == Next::Select {
+            let checkpoint = run.next_checkpoint()?;
+            let sampler = sampler_of(&run, &checkpoint)?;
+            let r = run.step_with(&sampler, &tracer, &verifier, &mut |p| bars.update(p));
+            bars.finish();
+            match r {
+                Ok(_) => {}
+                Err(Error::Interrupted(what)) => return Ok(interrupted(&what, &again)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if iteration > 0 {
+            let path = format!("export-{iteration}.chat.jsonl");
+            run.export(iteration, ExportFormat::Chat, false, &out.join(&path))?;
+            run.export(
+                iteration,
+                ExportFormat::Completion,
+                false,
+                &out.join(format!("export-{iteration}.completion.jsonl")),
+            )?;
+            // "Training" on the export is replayed: the checkpoint's answers are
+            // recorded in fixtures/checkpoint-K.jsonl.
+            let file = fixtures.join(format!("checkpoint-{iteration}.jsonl"));
+            let spec = checked_sampler(&format!("replay:{}", file.display()), Path::new(""))?;
+            run.register_checkpoint(
+                iteration,
+                &format!("demo-ft-{iteration}"),
+                &spec,
+                &config.model,
+            )?;
+        }
+        if let Some(code) = evaluate(&mut run, iteration, &mut bars)? {
+            return Ok(code);
+        }
+    }
+    let report = run.report()?;
+    let html = out.join("report.html");
+    write_atomically(&html, report.html().as_bytes())?;
+    print!("{}", report.text());
+    println!();
+    println!("outputs in {}:", out.display());
+    println!(
+        "  demo.db                      the run (nxt selftrain status|report|dump {})",
+        db.display()
+    );
+    for k in 1..=config.iterations {
+        println!("  export-{k}.chat.jsonl          iteration {k}'s kept samples, chat form");
+        println!("  export-{k}.completion.jsonl    the same, prompt/completion form");
+    }
+    println!("  report.html                  the report with its plot");
+    println!("  fixtures/                    the tasks and the replayed answers");
+    eprintln!("nxt: demo done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(0)
 }
 

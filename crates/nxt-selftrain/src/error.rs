@@ -91,6 +91,10 @@ pub enum Error {
     /// export).
     #[error("selftrain: {0}")]
     Run(String),
+    /// The loop was interrupted (its interrupt flag was set) between two
+    /// transactions: everything before is stored; running it again continues.
+    #[error("interrupted during the {0}")]
+    Interrupted(String),
 }
 
 impl Error {

@@ -74,7 +74,9 @@ mod error;
 pub mod filter;
 mod openai;
 mod replay;
+mod report;
 mod run;
+mod sampling;
 mod store;
 
 pub use custom::{BoxError, FnSampler};
@@ -82,8 +84,13 @@ pub use error::Error;
 pub use nxt_core::{ChatMessage, Completion, PromptInput, SampleRequest, Sampler};
 pub use openai::{OpenAiSampler, OpenAiSamplerBuilder};
 pub use replay::ReplaySampler;
-pub use run::{ExportFormat, IterationStatus, Kept, Next, Run, RunConfig, Status, StepReport};
+pub use report::{IterationRow, Report};
+pub use run::{
+    EVAL_KS, EvalReport, EvalResult, ExportFormat, IterationStatus, Kept, Next, Phase, Progress,
+    Run, RunConfig, Scope, Status, StepReport,
+};
+pub use sampling::{ConfiguredSampler, SlotReplay, SlotSampler, shows_trace};
 pub use store::{
-    Export, Iteration, Pending, SCHEMA_VERSION, Slot, SlotAnswer, Split, Store, StoredSample,
-    prompt_hash,
+    Checkpoint, DUMP_TABLES, Evaluation, Export, ImportedSample, Iteration, Pending,
+    SCHEMA_VERSION, Slot, SlotAnswer, Split, Store, StoredSample, prompt_hash,
 };

@@ -17,10 +17,15 @@ use crate::Error;
 /// task with answers `a, b` answers three requests for one completion with `a`, `b`,
 /// `a`, and one request for three with `[a, b, a]`. Each task has its own cursor, so
 /// the answers depend only on the order of the requests for that task. Other fields
-/// of a line are ignored, and blank lines are skipped.
+/// of a line are ignored, and blank lines are skipped; an optional boolean `trace`
+/// field restricts an answer to prompts that show (`true`) or do not show (`false`) an
+/// execution trace, for [`ReplaySampler::by_slot`] (this sampler ignores it).
 #[derive(Debug)]
 pub struct ReplaySampler {
     answers: HashMap<String, Vec<String>>,
+    /// Per task, the answers for prompts with traces and for prompts without (the
+    /// optional `trace` field of a record); the same as `answers` when no record has one.
+    kinds: HashMap<String, [Vec<String>; 2]>,
     cursors: Mutex<HashMap<String, usize>>,
 }
 
@@ -43,6 +48,7 @@ impl ReplaySampler {
     ) -> Result<ReplaySampler, Error> {
         let name: PathBuf = name.as_ref().to_owned();
         let mut answers: HashMap<String, Vec<String>> = HashMap::new();
+        let mut kinds: HashMap<String, [Vec<String>; 2]> = HashMap::new();
         for (i, line) in reader.lines().enumerate() {
             let line = line.map_err(|source| Error::Io {
                 path: name.clone(),
@@ -71,9 +77,28 @@ impl ReplaySampler {
             };
             let task_id = field("task_id")?;
             let answer = field("answer")?;
+            let trace = match map.get("trace") {
+                None | Some(Json::Null) => None,
+                Some(Json::Bool(b)) => Some(*b),
+                Some(other) => {
+                    return Err(bad(format!(
+                        "field `trace`: expected a boolean, found {}",
+                        kind(other)
+                    )));
+                }
+            };
+            let entry = kinds.entry(task_id.clone()).or_default();
+            if trace != Some(false) {
+                entry[1].push(answer.clone());
+            }
+            if trace != Some(true) {
+                entry[0].push(answer.clone());
+            }
             answers.entry(task_id).or_default().push(answer);
         }
-        Ok(ReplaySampler::from_answers(answers))
+        let mut sampler = ReplaySampler::from_answers(answers);
+        sampler.kinds = kinds;
+        Ok(sampler)
     }
 
     /// A replay sampler over answers already in memory, by task.
@@ -81,7 +106,17 @@ impl ReplaySampler {
         let answers = answers.into_iter().filter(|(_, a)| !a.is_empty()).collect();
         ReplaySampler {
             answers,
+            kinds: HashMap::new(),
             cursors: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The answers of a task for prompts that show a trace (`trace`) or do not: the
+    /// records with that `trace` field or none; `None` when there are none.
+    pub fn answers_for(&self, task_id: &str, trace: bool) -> Option<&[String]> {
+        match self.kinds.get(task_id) {
+            Some(kinds) => Some(kinds[usize::from(trace)].as_slice()).filter(|a| !a.is_empty()),
+            None => self.answers(task_id),
         }
     }
 

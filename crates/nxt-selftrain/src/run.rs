@@ -17,9 +17,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nxt_core::{
-    ChatMessage, CheckResult, PromptInput, Sample, SampleRequest, Sampler, Task, Tracer, Verifier,
+    ChatMessage, CheckResult, PromptInput, Sample, SampleRequest, Task, Tracer, Verifier,
     VerifyOptions,
 };
 use nxt_prompt::{Format, PromptBody, PromptBuilder, Prompter, parse_response};
@@ -29,7 +31,8 @@ use sha2::{Digest, Sha256};
 use crate::filter::{
     Candidate, CapPerTask, Chain, Dedupe, Filter, PassesAllTests, Rejected, TraceConsistency,
 };
-use crate::{Error, SlotAnswer, Split, Store};
+use crate::sampling::SlotSampler;
+use crate::{Checkpoint, Error, SlotAnswer, Split, Store};
 
 fn run_error(message: impl Into<String>) -> Error {
     Error::Run(message.into())
@@ -277,6 +280,175 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// What a step or an evaluation is working on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A self-training iteration (0: the selection).
+    Iteration(u32),
+    /// A dev-set evaluation.
+    Evaluation {
+        /// Its id in the store.
+        id: u32,
+        /// The iteration whose checkpoint is evaluated.
+        iteration: u32,
+        /// Whether the prompts show traces.
+        trace: bool,
+    },
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Iteration(k) => write!(f, "iteration {k}"),
+            Scope::Evaluation {
+                iteration, trace, ..
+            } => write!(
+                f,
+                "dev evaluation of iteration {iteration} ({} traces)",
+                if *trace { "with" } else { "without" }
+            ),
+        }
+    }
+}
+
+impl Scope {
+    fn pending(self, store: &Store) -> Result<Vec<crate::Pending>, Error> {
+        match self {
+            Scope::Iteration(k) => store.pending(k),
+            Scope::Evaluation { id, .. } => store.pending_eval(id),
+        }
+    }
+
+    fn progress(self, store: &Store) -> Result<(u64, u64), Error> {
+        match self {
+            Scope::Iteration(k) => store.progress(k),
+            Scope::Evaluation { id, .. } => store.eval_progress(id),
+        }
+    }
+
+    fn fill(
+        self,
+        store: &mut Store,
+        slots: &[crate::Slot],
+        answers: &[SlotAnswer],
+    ) -> Result<(), Error> {
+        match self {
+            Scope::Iteration(_) => store.fill(slots, answers),
+            Scope::Evaluation { .. } => store.fill_eval(slots, answers),
+        }
+    }
+
+    fn samples(self, store: &Store) -> Result<Vec<crate::StoredSample>, Error> {
+        match self {
+            Scope::Iteration(k) => store.samples(k),
+            Scope::Evaluation { id, .. } => store.eval_samples(id),
+        }
+    }
+
+    fn verdicts(self, store: &Store) -> Result<Vec<(crate::Slot, CheckResult)>, Error> {
+        match self {
+            Scope::Iteration(k) => store.verdicts(k),
+            Scope::Evaluation { id, .. } => store.eval_verdicts(id),
+        }
+    }
+
+    fn record_verdicts(
+        self,
+        store: &mut Store,
+        slots: &[crate::Slot],
+        results: &[CheckResult],
+    ) -> Result<(), Error> {
+        match self {
+            Scope::Iteration(_) => store.record_verdicts(slots, results),
+            Scope::Evaluation { .. } => store.record_eval_verdicts(slots, results),
+        }
+    }
+}
+
+/// The phase of a step or an evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Building prompts (`total` tasks).
+    Prompting,
+    /// Sampling (`done` of `total` slots filled).
+    Sampling,
+    /// Verifying (`done` of `total` programs judged).
+    Verifying,
+}
+
+/// How far a step or an evaluation is; its `Display` is the progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// What is being worked on.
+    pub scope: Scope,
+    /// The phase.
+    pub phase: Phase,
+    /// Done so far.
+    pub done: u64,
+    /// In all.
+    pub total: u64,
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.phase {
+            Phase::Prompting => write!(f, "{}: prompting {} tasks", self.scope, self.total),
+            Phase::Sampling => write!(f, "{}: {}/{} sampled", self.scope, self.done, self.total),
+            Phase::Verifying => {
+                write!(f, "{}: {}/{} verified", self.scope, self.done, self.total)
+            }
+        }
+    }
+}
+
+/// The ks of the dev-set fix rates (pass@k).
+pub const EVAL_KS: [u64; 4] = [1, 5, 10, 25];
+
+/// What a dev-set evaluation did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalReport {
+    /// The evaluation's result so far.
+    pub result: EvalResult,
+    /// Dev tasks without a prompt, with why.
+    pub unprompted: Vec<(String, String)>,
+    /// Samples asked of the sampler in this call.
+    pub sampled: u64,
+    /// Samples judged in this call.
+    pub verified: u64,
+}
+
+/// A dev-set evaluation and its end-to-end fix rates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalResult {
+    /// The evaluation.
+    pub evaluation: crate::Evaluation,
+    /// Dev tasks with samples.
+    pub tasks: usize,
+    /// Samples answered.
+    pub samples: u64,
+    /// Samples whose program passed every test.
+    pub passed: u64,
+    /// For each k of [`EVAL_KS`], the mean unbiased pass@k over the tasks with at
+    /// least k samples (`None` when none has); an answer without a program counts as
+    /// a failed sample.
+    pub pass_at: Vec<(u64, Option<f64>)>,
+}
+
+impl EvalResult {
+    /// pass@k, if computed.
+    pub fn pass_at(&self, k: u64) -> Option<f64> {
+        self.pass_at
+            .iter()
+            .find(|(kk, _)| *kk == k)
+            .and_then(|(_, v)| *v)
+    }
+
+    /// Whether the evaluation is finished.
+    pub fn finished(&self) -> bool {
+        self.evaluation.finished_at.is_some()
+    }
+}
+
 /// A kept sample, ready for export.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kept {
@@ -308,6 +480,7 @@ pub enum ExportFormat {
 pub struct Run {
     store: Store,
     config: RunConfig,
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Run {
@@ -329,6 +502,7 @@ impl Run {
         Ok(Run {
             store,
             config: config.clone(),
+            interrupt: None,
         })
     }
 
@@ -337,7 +511,11 @@ impl Run {
         let store = Store::open(path)?;
         let config: RunConfig = serde_json::from_value(store.config()?)
             .map_err(|e| Error::Config(format!("stored configuration: {e}")))?;
-        Ok(Run { store, config })
+        Ok(Run {
+            store,
+            config,
+            interrupt: None,
+        })
     }
 
     /// The configuration.
@@ -429,6 +607,10 @@ impl Run {
     /// to its end; continues an interrupted step without sampling again what is
     /// stored. Sampler failures leave their slots empty: the step stores what it
     /// could, then fails, and running it again asks only for the missing answers.
+    ///
+    /// `sampler` must be the model [`Run::next_checkpoint`] names (the base model,
+    /// or the checkpoint registered for the previous iteration); its name and model
+    /// are recorded with every sample.
     pub fn step<S, T, V>(
         &mut self,
         sampler: &S,
@@ -437,10 +619,30 @@ impl Run {
         on_progress: &mut dyn FnMut(&str),
     ) -> Result<StepReport, Error>
     where
-        S: Sampler,
+        S: SlotSampler + ?Sized,
         T: Tracer,
         V: Verifier,
     {
+        self.step_with(sampler, tracer, verifier, &mut |p: &Progress| {
+            on_progress(&p.to_string())
+        })
+    }
+
+    /// [`Run::step`], reporting progress as numbers (for progress bars).
+    pub fn step_with<S, T, V>(
+        &mut self,
+        sampler: &S,
+        tracer: &T,
+        verifier: &V,
+        on_progress: &mut dyn FnMut(&Progress),
+    ) -> Result<StepReport, Error>
+    where
+        S: SlotSampler + ?Sized,
+        T: Tracer,
+        V: Verifier,
+    {
+        let checkpoint = self.next_checkpoint()?;
+        let recorded = (checkpoint.iteration > 0).then(|| checkpoint.name.clone());
         let iteration = match self.next()? {
             Next::Done => return Ok(StepReport::default()),
             Next::Select => match self.store.iterations()?.first() {
@@ -451,7 +653,7 @@ impl Run {
                 if self.store.iterations()?.iter().any(|it| it.iteration == k) {
                     k
                 } else {
-                    self.store.begin_iteration(None)?
+                    self.store.begin_iteration(recorded.as_deref())?
                 }
             }
         };
@@ -480,25 +682,87 @@ impl Run {
             (tasks, self.config.samples_per_task)
         };
         report.tasks = tasks.len();
+        let scope = Scope::Iteration(iteration);
 
         // Prompts, then slots.
-        if !tasks.is_empty() {
-            on_progress(&format!(
-                "iteration {iteration}: prompting {} tasks",
-                tasks.len()
-            ));
-            let prompter = self.config.prompter()?;
-            let prompts = prompter.prompt_all(&tasks, tracer, verifier);
-            for (task, prompt) in tasks.iter().zip(prompts) {
-                let prompt = match prompt {
-                    Ok(p) => p,
-                    Err(e) => {
-                        report
-                            .unprompted
-                            .push((task.task_id.clone(), e.to_string()));
-                        continue;
-                    }
-                };
+        let prompter = self.config.prompter()?;
+        let requests = self.requests(scope, &prompter, &tasks, n, tracer, verifier, on_progress);
+        for request in requests {
+            match request {
+                Ok(request) => {
+                    self.store
+                        .plan(iteration, &request, &checkpoint.model, recorded.as_deref())?;
+                }
+                Err(unprompted) => report.unprompted.push(unprompted),
+            }
+        }
+
+        // Sampling, then verification of what is read and not yet judged.
+        let failure;
+        (report.sampled, failure) = self.sample_pending(scope, sampler, on_progress)?;
+        let train: HashMap<String, Task> = self
+            .store
+            .tasks(Split::Train)?
+            .into_iter()
+            .map(|t| (t.task_id.clone(), t))
+            .collect();
+        report.verified = self.verify_pending_in(scope, &train, verifier, on_progress)?;
+        if let Some(failure) = failure {
+            return Err(run_error(format!(
+                "iteration {iteration} is unfinished: {failure}; run the step again to \
+                 sample what is missing"
+            )));
+        }
+        self.store.finish_iteration(iteration)?;
+        report.finished = true;
+        Ok(report)
+    }
+
+    /// Stops the loop at the next transaction boundary when `flag` is set (a Ctrl-C
+    /// handler sets it): [`Run::step`] and [`Run::evaluate`] then return
+    /// [`Error::Interrupted`], with everything sampled or judged so far stored.
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt = Some(flag);
+    }
+
+    fn check_interrupt(&self, scope: Scope) -> Result<(), Error> {
+        if self
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+        {
+            return Err(Error::Interrupted(scope.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The sample requests of `tasks` (or why a task has no prompt), `n` samples each.
+    #[allow(clippy::too_many_arguments)]
+    fn requests<T: Tracer, V: Verifier>(
+        &self,
+        scope: Scope,
+        prompter: &Prompter,
+        tasks: &[Task],
+        n: u32,
+        tracer: &T,
+        verifier: &V,
+        on_progress: &mut dyn FnMut(&Progress),
+    ) -> Vec<Result<SampleRequest, (String, String)>> {
+        if tasks.is_empty() {
+            return Vec::new();
+        }
+        on_progress(&Progress {
+            scope,
+            phase: Phase::Prompting,
+            done: 0,
+            total: tasks.len() as u64,
+        });
+        let prompts = prompter.prompt_all(tasks, tracer, verifier);
+        tasks
+            .iter()
+            .zip(prompts)
+            .map(|(task, prompt)| {
+                let prompt = prompt.map_err(|e| (task.task_id.clone(), e.to_string()))?;
                 let mut request = match prompt.body {
                     PromptBody::Text(text) => SampleRequest::text(&task.task_id, text),
                     PromptBody::Chat(messages) => SampleRequest::chat(
@@ -512,25 +776,43 @@ impl Run {
                 request.n = n;
                 request.temperature = self.config.temperature;
                 request.max_tokens = self.config.max_tokens;
-                self.store
-                    .plan(iteration, &request, &self.config.model, None)?;
-            }
-        }
+                Ok(request)
+            })
+            .collect()
+    }
 
-        // Sampling, a few requests at a time, each request's answers in one
-        // transaction.
-        let pending = self.store.pending(iteration)?;
+    /// Samples the empty slots of `scope`, a few requests at a time, each request's
+    /// answers in one transaction; the number sampled and the first failure.
+    fn sample_pending<S: SlotSampler + ?Sized>(
+        &mut self,
+        scope: Scope,
+        sampler: &S,
+        on_progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(u64, Option<String>), Error> {
+        let pending = scope.pending(&self.store)?;
         let mut failure: Option<String> = None;
+        let mut sampled = 0;
+        let (planned, mut filled) = scope.progress(&self.store)?;
+        if !pending.is_empty() {
+            on_progress(&Progress {
+                scope,
+                phase: Phase::Sampling,
+                done: filled,
+                total: planned,
+            });
+        }
         for chunk in pending.chunks(8) {
-            let requests: Vec<SampleRequest> = chunk.iter().map(|p| p.request.clone()).collect();
-            let results = sampler.sample_all(&requests);
+            self.check_interrupt(scope)?;
+            let requests: Vec<&crate::Pending> = chunk.iter().collect();
+            let results = sampler.sample_slots(&requests);
             for (pending, result) in chunk.iter().zip(results) {
                 match result {
                     Ok(completions) if completions.len() == pending.slots.len() => {
                         let answers: Vec<SlotAnswer> =
                             completions.into_iter().map(read_answer).collect();
-                        self.store.fill(&pending.slots, &answers)?;
-                        report.sampled += answers.len() as u64;
+                        scope.fill(&mut self.store, &pending.slots, &answers)?;
+                        sampled += answers.len() as u64;
+                        filled += answers.len() as u64;
                     }
                     Ok(completions) => {
                         failure.get_or_insert(format!(
@@ -548,84 +830,433 @@ impl Run {
                     }
                 }
             }
-            let (planned, filled) = self.store.progress(iteration)?;
-            on_progress(&format!(
-                "iteration {iteration}: {filled}/{planned} sampled"
-            ));
+            on_progress(&Progress {
+                scope,
+                phase: Phase::Sampling,
+                done: filled,
+                total: planned,
+            });
         }
-
-        // Verification of what is read and not yet judged.
-        report.verified = self.verify_pending(iteration, verifier, on_progress)?;
-        if let Some(failure) = failure {
-            return Err(run_error(format!(
-                "iteration {iteration} is unfinished: {failure}; run the step again to \
-                 sample what is missing"
-            )));
-        }
-        self.store.finish_iteration(iteration)?;
-        report.finished = true;
-        Ok(report)
+        Ok((sampled, failure))
     }
 
-    fn verify_pending<V: Verifier>(
+    /// Verifies the read and unjudged programs of `scope`, each distinct (task,
+    /// program) once, and records the verdicts, one transaction per batch; how many
+    /// samples were judged.
+    fn verify_pending_in<V: Verifier>(
         &mut self,
-        iteration: u32,
+        scope: Scope,
+        tasks: &HashMap<String, Task>,
         verifier: &V,
-        on_progress: &mut dyn FnMut(&str),
+        on_progress: &mut dyn FnMut(&Progress),
     ) -> Result<u64, Error> {
-        let judged: std::collections::HashSet<(String, u32)> = self
-            .store
-            .verdicts(iteration)?
+        let judged: std::collections::HashSet<(String, u32)> = scope
+            .verdicts(&self.store)?
             .into_iter()
             .map(|(s, _)| (s.task_id, s.index))
             .collect();
-        let tasks: HashMap<String, Task> = self
-            .store
-            .tasks(Split::Train)?
-            .into_iter()
-            .map(|t| (t.task_id.clone(), t))
-            .collect();
-        let todo: Vec<(crate::Slot, Sample)> = self
-            .store
-            .samples(iteration)?
-            .into_iter()
-            .filter(|s| !judged.contains(&(s.slot.task_id.clone(), s.slot.index)))
-            .filter_map(|s| {
-                let code = s.answer.as_ref()?.code.clone()?;
-                let sample = Sample {
-                    task_id: s.slot.task_id.clone(),
-                    sample_id: s.slot.index.to_string(),
-                    code,
-                    meta: Default::default(),
-                };
-                Some((s.slot, sample))
-            })
-            .collect();
+        // Distinct programs per task, each with the slots that hold it.
+        let mut programs: Vec<(String, String, Vec<crate::Slot>)> = Vec::new();
+        let mut seen: HashMap<(String, String), usize> = HashMap::new();
+        let mut todo = 0u64;
+        for s in scope.samples(&self.store)? {
+            if judged.contains(&(s.slot.task_id.clone(), s.slot.index)) {
+                continue;
+            }
+            let Some(code) = s.answer.and_then(|a| a.code) else {
+                continue;
+            };
+            todo += 1;
+            let key = (s.slot.task_id.clone(), code);
+            match seen.get(&key) {
+                Some(&i) => programs[i].2.push(s.slot),
+                None => {
+                    seen.insert(key.clone(), programs.len());
+                    programs.push((key.0, key.1, vec![s.slot]));
+                }
+            }
+        }
         let options = VerifyOptions::default();
         let mut verified = 0;
-        for chunk in todo.chunks(64) {
-            let pairs: Vec<(&Task, &Sample)> = chunk
+        if todo > 0 {
+            on_progress(&Progress {
+                scope,
+                phase: Phase::Verifying,
+                done: 0,
+                total: todo,
+            });
+        }
+        for chunk in programs.chunks(64) {
+            self.check_interrupt(scope)?;
+            let samples: Vec<Sample> = chunk
                 .iter()
-                .map(|(slot, sample)| {
+                .map(|(task_id, code, slots)| Sample {
+                    task_id: task_id.clone(),
+                    sample_id: slots[0].index.to_string(),
+                    code: code.clone(),
+                    meta: Default::default(),
+                })
+                .collect();
+            let pairs: Vec<(&Task, &Sample)> = samples
+                .iter()
+                .map(|sample| {
                     tasks
-                        .get(&slot.task_id)
+                        .get(&sample.task_id)
                         .map(|t| (t, sample))
-                        .ok_or_else(|| run_error(format!("unknown task {:?}", slot.task_id)))
+                        .ok_or_else(|| run_error(format!("unknown task {:?}", sample.task_id)))
                 })
                 .collect::<Result<_, _>>()?;
             let results = verifier.verify_all(&pairs, &options);
-            for ((slot, _), result) in chunk.iter().zip(results) {
+            let mut slots = Vec::new();
+            let mut verdicts = Vec::new();
+            for ((_, _, owners), result) in chunk.iter().zip(results) {
                 let result: CheckResult =
                     result.map_err(|e| run_error(format!("verification: {e}")))?;
-                self.store.record_verdict(slot, &result)?;
-                verified += 1;
+                for slot in owners {
+                    slots.push(slot.clone());
+                    verdicts.push(result.clone());
+                }
             }
-            on_progress(&format!(
-                "iteration {iteration}: {verified}/{} verified",
-                todo.len()
-            ));
+            scope.record_verdicts(&mut self.store, &slots, &verdicts)?;
+            verified += slots.len() as u64;
+            on_progress(&Progress {
+                scope,
+                phase: Phase::Verifying,
+                done: verified,
+                total: todo,
+            });
         }
         Ok(verified)
+    }
+
+    /// The checkpoint of an iteration: for 0 the base model (the configuration's
+    /// sampler and model, named `base`), for k the one registered for k, if any.
+    pub fn checkpoint(&self, iteration: u32) -> Result<Option<Checkpoint>, Error> {
+        if iteration == 0 {
+            return Ok(Some(Checkpoint {
+                iteration: 0,
+                name: "base".into(),
+                sampler: self.config.sampler.clone(),
+                model: self.config.model.clone(),
+                registered_at: 0,
+            }));
+        }
+        self.store.checkpoint(iteration)
+    }
+
+    /// Registers the checkpoint trained on iteration `iteration`'s export (see
+    /// [`Store::register_checkpoint`]); `sampler` is `replay:FILE` or
+    /// `openai:BASE_URL`. Iteration `iteration + 1` samples from it, and
+    /// [`Run::evaluate`] of `iteration` asks it.
+    pub fn register_checkpoint(
+        &mut self,
+        iteration: u32,
+        name: &str,
+        sampler: &str,
+        model: &str,
+    ) -> Result<(), Error> {
+        match sampler.split_once(':') {
+            Some(("replay" | "openai", rest)) if !rest.is_empty() => {}
+            _ => {
+                return Err(Error::Config(format!(
+                    "checkpoint sampler {sampler:?}: expected replay:ANSWERS.jsonl or \
+                     openai:BASE_URL"
+                )));
+            }
+        }
+        self.store.register_checkpoint(&Checkpoint {
+            iteration,
+            name: name.into(),
+            sampler: sampler.into(),
+            model: model.into(),
+            registered_at: 0,
+        })
+    }
+
+    /// The model the next [`Run::step`] samples from: the base model for the
+    /// selection and iteration 1; for iteration k the checkpoint registered for
+    /// iteration k - 1 when there is one (else the base model), or, when iteration k is
+    /// begun, the one it began with.
+    pub fn next_checkpoint(&self) -> Result<Checkpoint, Error> {
+        let base = self.checkpoint(0)?.expect("the base model");
+        let k = match self.next()? {
+            Next::Select | Next::Done => return Ok(base),
+            Next::Iteration(k) => k,
+        };
+        let begun = self
+            .store
+            .iterations()?
+            .into_iter()
+            .find(|it| it.iteration == k);
+        match begun {
+            Some(it) => match it.checkpoint {
+                None => Ok(base),
+                Some(name) => self
+                    .store
+                    .checkpoints()?
+                    .into_iter()
+                    .find(|c| c.name == name)
+                    .ok_or_else(|| {
+                        run_error(format!(
+                            "iteration {k} began with checkpoint {name:?}, now unknown"
+                        ))
+                    }),
+            },
+            None => Ok(self.checkpoint(k - 1)?.unwrap_or(base)),
+        }
+    }
+
+    /// Evaluates the checkpoint of `iteration` (0: the base model; k: the one
+    /// registered for k, whose iteration must be finished) on the dev set: `samples`
+    /// answers per dev task to the NExT prompt with (`trace`) or without traces, each
+    /// program verified; the end-to-end fix rate is the unbiased pass@k over the dev
+    /// tasks. Resumable like a step: only empty slots are sampled, only unjudged
+    /// programs verified; asking for more samples adds slots. `sampler` must be the
+    /// checkpoint's ([`Run::checkpoint`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate<S, T, V>(
+        &mut self,
+        iteration: u32,
+        trace: bool,
+        samples: u32,
+        sampler: &S,
+        tracer: &T,
+        verifier: &V,
+        on_progress: &mut dyn FnMut(&Progress),
+    ) -> Result<EvalReport, Error>
+    where
+        S: SlotSampler + ?Sized,
+        T: Tracer,
+        V: Verifier,
+    {
+        if samples == 0 {
+            return Err(Error::Config(
+                "an evaluation needs at least 1 sample".into(),
+            ));
+        }
+        if iteration > 0 {
+            let finished = self
+                .store
+                .iterations()?
+                .iter()
+                .any(|it| it.iteration == iteration && it.finished_at.is_some());
+            if !finished {
+                return Err(Error::Config(format!(
+                    "iteration {iteration} is not finished; its checkpoint is trained on its export"
+                )));
+            }
+        }
+        let checkpoint = self.checkpoint(iteration)?.ok_or_else(|| {
+            Error::Config(format!(
+                "no checkpoint is registered for iteration {iteration}"
+            ))
+        })?;
+        let dev = self.store.tasks(Split::Dev)?;
+        if dev.is_empty() {
+            return Err(Error::Config("the run has no dev tasks".into()));
+        }
+        let id = self
+            .store
+            .begin_evaluation(iteration, trace, &checkpoint, samples)?;
+        let scope = Scope::Evaluation {
+            id,
+            iteration,
+            trace,
+        };
+        let config = RunConfig {
+            trace,
+            ..self.config.clone()
+        };
+        let prompter = config.prompter()?;
+        let recorded = (iteration > 0).then(|| checkpoint.name.clone());
+        let mut unprompted = Vec::new();
+        for request in self.requests(
+            scope,
+            &prompter,
+            &dev,
+            samples,
+            tracer,
+            verifier,
+            on_progress,
+        ) {
+            match request {
+                Ok(request) => {
+                    self.store
+                        .plan_eval(id, &request, &checkpoint.model, recorded.as_deref())?;
+                }
+                Err(why) => unprompted.push(why),
+            }
+        }
+        let (sampled, failure) = self.sample_pending(scope, sampler, on_progress)?;
+        let tasks: HashMap<String, Task> =
+            dev.into_iter().map(|t| (t.task_id.clone(), t)).collect();
+        let verified = self.verify_pending_in(scope, &tasks, verifier, on_progress)?;
+        if let Some(failure) = failure {
+            return Err(run_error(format!(
+                "the {scope} is unfinished: {failure}; run it again to sample what is missing"
+            )));
+        }
+        self.store.finish_evaluation(id)?;
+        let result = self
+            .eval_results()?
+            .into_iter()
+            .find(|r| r.evaluation.id == id)
+            .expect("the evaluation just finished");
+        Ok(EvalReport {
+            result,
+            unprompted,
+            sampled,
+            verified,
+        })
+    }
+
+    /// Every dev-set evaluation with its fix rates, by iteration, without traces first.
+    pub fn eval_results(&self) -> Result<Vec<EvalResult>, Error> {
+        let mut out = Vec::new();
+        for evaluation in self.store.evaluations()? {
+            let passed: std::collections::HashSet<(String, u32)> = self
+                .store
+                .eval_verdicts(evaluation.id)?
+                .into_iter()
+                .filter(|(_, r)| r.status.passed())
+                .map(|(s, _)| (s.task_id, s.index))
+                .collect();
+            let mut tally: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for s in self.store.eval_samples(evaluation.id)? {
+                if s.answer.is_none() {
+                    continue;
+                }
+                let ok = passed.contains(&(s.slot.task_id.clone(), s.slot.index));
+                let entry = tally.entry(s.slot.task_id).or_default();
+                entry.0 += 1;
+                entry.1 += u64::from(ok);
+            }
+            let pass_at = EVAL_KS
+                .iter()
+                .map(|&k| {
+                    let counted: Vec<f64> = tally
+                        .values()
+                        .filter(|(n, _)| *n >= k)
+                        .map(|&(n, c)| nxt_verify::pass_at_k(n, c, k))
+                        .collect();
+                    let mean = (!counted.is_empty())
+                        .then(|| counted.iter().sum::<f64>() / counted.len() as f64);
+                    (k, mean)
+                })
+                .collect();
+            out.push(EvalResult {
+                tasks: tally.len(),
+                samples: tally.values().map(|t| t.0).sum(),
+                passed: tally.values().map(|t| t.1).sum(),
+                pass_at,
+                evaluation,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The iteration with the best dev-set fix rate: the highest pass@1 of the
+    /// finished evaluations with traces (without, when no evaluation has traces),
+    /// ties going to the earlier iteration; `None` before any evaluation finished.
+    pub fn best_iteration(&self) -> Result<Option<(u32, f64)>, Error> {
+        Ok(best_of(&self.eval_results()?))
+    }
+
+    /// Adds tasks to the train or dev set (as `init` does; the same task again is
+    /// nothing, a conflicting one an error); train tasks only before the hard-problem
+    /// selection has begun. Returns how many were new.
+    pub fn import_tasks(&mut self, split: Split, tasks: &[Task]) -> Result<usize, Error> {
+        if split == Split::Train && !self.store.iterations()?.is_empty() {
+            let known: std::collections::HashSet<String> = self
+                .store
+                .tasks(Split::Train)?
+                .into_iter()
+                .map(|t| t.task_id)
+                .collect();
+            if tasks.iter().any(|t| !known.contains(&t.task_id)) {
+                return Err(Error::Config(
+                    "the hard problems are being selected; train tasks can only be added before"
+                        .into(),
+                ));
+            }
+        }
+        self.store.add_tasks(split, tasks)
+    }
+
+    /// Imports samples made elsewhere from JSON Lines (one object per line, in the
+    /// form `nxt selftrain dump RUN.db samples` writes: `iteration`, `task_id`, `idx`,
+    /// `answer` (a string, or null for an empty slot), and for a new slot `prompt`
+    /// (chat messages or a text, as in [`PromptInput`]), `model`, `checkpoint` and
+    /// `params`); answers are read as the loop reads them. All or nothing; the errors
+    /// name the file, line and field. Returns (slots added, slots filled).
+    pub fn import_samples(
+        &mut self,
+        reader: impl std::io::BufRead,
+        name: &Path,
+    ) -> Result<(u64, u64), Error> {
+        let mut records = Vec::new();
+        for (i, line) in reader.lines().enumerate() {
+            let line = line.map_err(|source| Error::Io {
+                path: name.to_owned(),
+                source,
+            })?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let bad = |message: String| Error::Replay {
+                path: name.to_owned(),
+                line: i + 1,
+                message,
+            };
+            let record: serde_json::Value =
+                serde_json::from_str(&line).map_err(|e| bad(format!("not JSON: {e}")))?;
+            let field = |key: &str| record.get(key).filter(|v| !v.is_null());
+            let int = |key: &str| -> Result<u32, Error> {
+                field(key)
+                    .and_then(|v| v.as_u64())
+                    .and_then(|v| u32::try_from(v).ok())
+                    .ok_or_else(|| bad(format!("field `{key}`: expected a non-negative integer")))
+            };
+            let string = |key: &str| -> Result<Option<String>, Error> {
+                match field(key) {
+                    None => Ok(None),
+                    Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                    Some(_) => Err(bad(format!("field `{key}`: expected a string"))),
+                }
+            };
+            let slot = crate::Slot {
+                iteration: int("iteration")?,
+                task_id: string("task_id")?.ok_or_else(|| bad("missing field `task_id`".into()))?,
+                index: int("idx")?,
+            };
+            let prompt = match field("prompt") {
+                None => None,
+                Some(p) => Some(
+                    serde_json::from_value::<PromptInput>(p.clone())
+                        .map_err(|e| bad(format!("field `prompt`: {e}")))?,
+                ),
+            };
+            let answer = string("answer")?.map(|text| {
+                read_answer(nxt_core::Completion::new(
+                    text,
+                    string("finish_reason").ok().flatten(),
+                ))
+            });
+            records.push(crate::ImportedSample {
+                slot,
+                prompt,
+                model: string("model")?.unwrap_or_else(|| self.config.model.clone()),
+                checkpoint: string("checkpoint")?,
+                params: field("params")
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({})),
+                answer,
+            });
+        }
+        self.store.import_samples(&records).map_err(|e| match e {
+            Error::StoreState(m) => Error::StoreState(format!("{}: {m}", name.display())),
+            other => other,
+        })
     }
 
     /// The candidates of an iteration, in order (by task, then index), filled slots
@@ -836,6 +1467,23 @@ impl Run {
         )?;
         Ok(lines.len() as u64)
     }
+}
+
+/// The best iteration among evaluation results (see [`Run::best_iteration`]).
+pub(crate) fn best_of(results: &[EvalResult]) -> Option<(u32, f64)> {
+    let finished: Vec<&EvalResult> = results.iter().filter(|r| r.finished()).collect();
+    let traced = finished.iter().any(|r| r.evaluation.trace);
+    let mut best: Option<(u32, f64)> = None;
+    for r in finished {
+        if r.evaluation.trace != traced {
+            continue;
+        }
+        let Some(p) = r.pass_at(1) else { continue };
+        if best.is_none_or(|(_, b)| p > b) {
+            best = Some((r.evaluation.iteration, p));
+        }
+    }
+    best
 }
 
 fn toml_table(table: &toml_edit::Table) -> serde_json::Value {

@@ -1,6 +1,7 @@
 //! The run store: one SQLite database per run, the source of truth of a self-training
 //! run (`docs/selftrain.md`).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use nxt_core::{CheckResult, Completion, PromptInput, SampleRequest, Task};
@@ -11,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 
 /// The version of the store's schema, kept in its `meta` table.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -64,6 +65,77 @@ CREATE TABLE exports (
     created_at INTEGER NOT NULL
 ) STRICT;
 ";
+
+/// What version 2 added: checkpoints and dev-set evaluations (a version 1 store gets
+/// them when it is opened).
+const SCHEMA_V2: &str = "
+CREATE TABLE checkpoints (
+    iteration INTEGER PRIMARY KEY CHECK (iteration >= 1),
+    name TEXT NOT NULL,
+    sampler TEXT NOT NULL,
+    model TEXT NOT NULL,
+    registered_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE evaluations (
+    id INTEGER PRIMARY KEY,
+    iteration INTEGER NOT NULL,
+    trace INTEGER NOT NULL CHECK (trace IN (0, 1)),
+    checkpoint TEXT NOT NULL,
+    sampler TEXT NOT NULL,
+    model TEXT NOT NULL,
+    samples INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    UNIQUE (iteration, trace)
+) STRICT;
+CREATE TABLE eval_samples (
+    evaluation INTEGER NOT NULL REFERENCES evaluations,
+    task_id TEXT NOT NULL REFERENCES tasks,
+    idx INTEGER NOT NULL,
+    prompt_hash TEXT NOT NULL REFERENCES prompts,
+    model TEXT NOT NULL,
+    checkpoint TEXT,
+    params TEXT NOT NULL,
+    answer TEXT,
+    finish_reason TEXT,
+    rationale TEXT,
+    code TEXT,
+    parse_error TEXT,
+    sampled_at INTEGER,
+    PRIMARY KEY (evaluation, task_id, idx)
+) STRICT;
+CREATE INDEX eval_samples_pending ON eval_samples (evaluation, task_id, idx) WHERE answer IS NULL;
+CREATE TABLE eval_verdicts (
+    evaluation INTEGER NOT NULL,
+    task_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (evaluation, task_id, idx),
+    FOREIGN KEY (evaluation, task_id, idx) REFERENCES eval_samples
+) STRICT;
+";
+
+/// The tables of a kind of slot: the self-training samples (keyed by iteration) or the
+/// dev-set evaluation samples (keyed by evaluation id).
+#[derive(Debug, Clone, Copy)]
+struct Tables {
+    samples: &'static str,
+    verdicts: &'static str,
+    key: &'static str,
+}
+
+const TRAIN: Tables = Tables {
+    samples: "samples",
+    verdicts: "verdicts",
+    key: "iteration",
+};
+
+const EVAL: Tables = Tables {
+    samples: "eval_samples",
+    verdicts: "eval_verdicts",
+    key: "evaluation",
+};
 
 /// The set a task belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -182,6 +254,79 @@ pub struct Export {
     pub created_at: i64,
 }
 
+/// A model trained on an iteration's data, registered with
+/// [`Store::register_checkpoint`]: iteration `k + 1` samples from the checkpoint of
+/// iteration `k`, and the dev-set evaluation of iteration `k` asks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The iteration whose data it was trained on (from 1; 0 is the base model).
+    pub iteration: u32,
+    /// Its name, recorded with every sample drawn from it.
+    pub name: String,
+    /// How to ask it: `replay:FILE` or `openai:BASE_URL`.
+    pub sampler: String,
+    /// The model name sent to the server.
+    pub model: String,
+    /// When it was registered (seconds since the Unix epoch; 0 when not stored yet).
+    pub registered_at: i64,
+}
+
+/// A dev-set evaluation of one iteration's checkpoint, with or without traces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    /// Its id (the key of its slots).
+    pub id: u32,
+    /// The iteration evaluated (0: the base model).
+    pub iteration: u32,
+    /// Whether the prompts show execution traces.
+    pub trace: bool,
+    /// The checkpoint's name.
+    pub checkpoint: String,
+    /// The checkpoint's sampler.
+    pub sampler: String,
+    /// The checkpoint's model.
+    pub model: String,
+    /// Samples per dev task.
+    pub samples: u32,
+    /// When it began (seconds since the Unix epoch).
+    pub started_at: i64,
+    /// When it finished, if it has.
+    pub finished_at: Option<i64>,
+}
+
+/// A sample made elsewhere, for [`Store::import_samples`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedSample {
+    /// Its slot.
+    pub slot: Slot,
+    /// Its prompt; needed for a new slot, checked against an existing one.
+    pub prompt: Option<PromptInput>,
+    /// The model asked (for a new slot).
+    pub model: String,
+    /// Its checkpoint (for a new slot).
+    pub checkpoint: Option<String>,
+    /// The sampling parameters (for a new slot).
+    pub params: Json,
+    /// The answer, read; `None` plans an empty slot.
+    pub answer: Option<SlotAnswer>,
+}
+
+/// The tables [`Store::dump`] writes.
+pub const DUMP_TABLES: &[&str] = &[
+    "meta",
+    "config",
+    "tasks",
+    "iterations",
+    "checkpoints",
+    "prompts",
+    "samples",
+    "verdicts",
+    "evaluations",
+    "eval_samples",
+    "eval_verdicts",
+    "exports",
+];
+
 /// A run's SQLite database.
 ///
 /// Every write is one transaction, and the database is in WAL mode, so a process
@@ -227,6 +372,40 @@ fn params_of(request: &SampleRequest) -> String {
     json.to_string()
 }
 
+fn fill_one(
+    tx: &rusqlite::Transaction<'_>,
+    t: Tables,
+    slot: &Slot,
+    a: &SlotAnswer,
+) -> Result<(), Error> {
+    let changed = tx.execute(
+        &format!(
+            "UPDATE {} SET answer = ?4, finish_reason = ?5, rationale = ?6, code = ?7, \
+             parse_error = ?8, sampled_at = ?9 \
+             WHERE {} = ?1 AND task_id = ?2 AND idx = ?3 AND answer IS NULL",
+            t.samples, t.key
+        ),
+        params![
+            slot.iteration,
+            slot.task_id,
+            slot.index,
+            a.completion.text,
+            a.completion.finish_reason,
+            a.rationale,
+            a.code,
+            a.parse_error,
+            now()
+        ],
+    )?;
+    if changed != 1 {
+        return Err(state(format!(
+            "slot {} of task {:?} at {} {} is filled or does not exist",
+            slot.index, slot.task_id, t.key, slot.iteration
+        )));
+    }
+    Ok(())
+}
+
 fn state(message: impl Into<String>) -> Error {
     Error::StoreState(message.into())
 }
@@ -260,6 +439,7 @@ impl Store {
         };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(SCHEMA_V2)?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('format', 'nxt-selftrain'), \
              ('schema_version', ?1), ('run_id', ?2), ('created_at', ?3)",
@@ -283,7 +463,7 @@ impl Store {
         if !path.exists() {
             return Err(state(format!("{}: no such store", path.display())));
         }
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         configure(&conn)?;
         let meta = |key: &str| -> Result<Option<String>, Error> {
             let found = conn
@@ -301,13 +481,22 @@ impl Store {
             )));
         }
         let version = meta("schema_version")?.unwrap_or_default();
-        if version != SCHEMA_VERSION.to_string() {
+        let run_id = meta("run_id")?.unwrap_or_default();
+        if version == "1" {
+            // Version 2 only adds tables: checkpoints and evaluations.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(SCHEMA_V2)?;
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                [SCHEMA_VERSION.to_string()],
+            )?;
+            tx.commit()?;
+        } else if version != SCHEMA_VERSION.to_string() {
             return Err(state(format!(
                 "{}: schema version {version}, this build reads {SCHEMA_VERSION}",
                 path.display()
             )));
         }
-        let run_id = meta("run_id")?.unwrap_or_default();
         Ok(Store {
             conn,
             path: path.to_owned(),
@@ -459,6 +648,29 @@ impl Store {
         model: &str,
         checkpoint: Option<&str>,
     ) -> Result<Vec<Slot>, Error> {
+        self.plan_in(TRAIN, iteration, request, model, checkpoint)
+    }
+
+    /// [`Store::plan`] for the dev-set evaluation `evaluation` ([`Store::begin_evaluation`]);
+    /// the slots' `iteration` field holds the evaluation's id.
+    pub fn plan_eval(
+        &mut self,
+        evaluation: u32,
+        request: &SampleRequest,
+        model: &str,
+        checkpoint: Option<&str>,
+    ) -> Result<Vec<Slot>, Error> {
+        self.plan_in(EVAL, evaluation, request, model, checkpoint)
+    }
+
+    fn plan_in(
+        &mut self,
+        t: Tables,
+        iteration: u32,
+        request: &SampleRequest,
+        model: &str,
+        checkpoint: Option<&str>,
+    ) -> Result<Vec<Slot>, Error> {
         let hash = prompt_hash(&request.input);
         let params = params_of(request);
         let tx = self
@@ -471,29 +683,42 @@ impl Store {
                 serde_json::to_string(&request.input).expect("serializes")
             ],
         )?;
-        let same = "iteration = ?1 AND task_id = ?2 AND prompt_hash = ?3 AND params = ?4 \
-                    AND model = ?5 AND checkpoint IS ?6";
+        let (table, key) = (t.samples, t.key);
+        let same = format!(
+            "{key} = ?1 AND task_id = ?2 AND prompt_hash = ?3 AND params = ?4 \
+             AND model = ?5 AND checkpoint IS ?6"
+        );
         let have: u32 = tx.query_row(
-            &format!("SELECT COUNT(*) FROM samples WHERE {same}"),
+            &format!("SELECT COUNT(*) FROM {table} WHERE {same}"),
             params![iteration, request.task_id, hash, params, model, checkpoint],
             |r| r.get(0),
         )?;
         if have < request.n {
             let next: u32 = tx.query_row(
-                "SELECT COALESCE(MAX(idx) + 1, 0) FROM samples WHERE iteration = ?1 AND task_id = ?2",
+                &format!(
+                    "SELECT COALESCE(MAX(idx) + 1, 0) FROM {table} WHERE {key} = ?1 AND task_id = ?2"
+                ),
                 params![iteration, request.task_id],
                 |r| r.get(0),
             )?;
-            let mut insert = tx.prepare(
-                "INSERT INTO samples (iteration, task_id, idx, prompt_hash, model, checkpoint, params) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
+            let mut insert = tx.prepare(&format!(
+                "INSERT INTO {table} ({key}, task_id, idx, prompt_hash, model, checkpoint, params) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ))?;
             for idx in next..next + (request.n - have) {
                 insert
-                    .execute(params![iteration, request.task_id, idx, hash, model, checkpoint, params])
+                    .execute(params![
+                        iteration,
+                        request.task_id,
+                        idx,
+                        hash,
+                        model,
+                        checkpoint,
+                        params
+                    ])
                     .map_err(|e| match e.sqlite_error_code() {
                         Some(rusqlite::ErrorCode::ConstraintViolation) => state(format!(
-                            "cannot plan task {:?} at iteration {iteration}: unknown task or iteration",
+                            "cannot plan task {:?} at {key} {iteration}: unknown task or {key}",
                             request.task_id
                         )),
                         _ => e.into(),
@@ -502,7 +727,7 @@ impl Store {
         }
         let slots = {
             let mut stmt = tx.prepare(&format!(
-                "SELECT idx FROM samples WHERE {same} ORDER BY idx"
+                "SELECT idx FROM {table} WHERE {same} ORDER BY idx"
             ))?;
             let rows = stmt.query_map(
                 params![iteration, request.task_id, hash, params, model, checkpoint],
@@ -524,11 +749,21 @@ impl Store {
     /// The empty slots of an iteration, grouped into requests (one per task, prompt,
     /// parameters, model and checkpoint), by task and index.
     pub fn pending(&self, iteration: u32) -> Result<Vec<Pending>, Error> {
-        let mut stmt = self.conn.prepare(
+        self.pending_in(TRAIN, iteration)
+    }
+
+    /// [`Store::pending`] for an evaluation.
+    pub fn pending_eval(&self, evaluation: u32) -> Result<Vec<Pending>, Error> {
+        self.pending_in(EVAL, evaluation)
+    }
+
+    fn pending_in(&self, t: Tables, iteration: u32) -> Result<Vec<Pending>, Error> {
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT s.task_id, s.idx, s.prompt_hash, p.json, s.params, s.model, s.checkpoint \
-             FROM samples s JOIN prompts p ON p.hash = s.prompt_hash \
-             WHERE s.iteration = ?1 AND s.answer IS NULL ORDER BY s.task_id, s.idx",
-        )?;
+             FROM {} s JOIN prompts p ON p.hash = s.prompt_hash \
+             WHERE s.{} = ?1 AND s.answer IS NULL ORDER BY s.task_id, s.idx",
+            t.samples, t.key
+        ))?;
         type Row = (String, u32, String, String, String, String, Option<String>);
         let rows = stmt.query_map([iteration], |r| {
             Ok((
@@ -542,7 +777,8 @@ impl Store {
             ))
         })?;
         let mut out: Vec<Pending> = Vec::new();
-        let mut keys: Vec<(String, String, String, String, Option<String>)> = Vec::new();
+        let mut keys: HashMap<(String, String, String, String, Option<String>), usize> =
+            HashMap::new();
         for row in rows {
             let (task_id, idx, hash, prompt, params, model, checkpoint): Row = row?;
             let slot = Slot {
@@ -551,7 +787,7 @@ impl Store {
                 index: idx,
             };
             let key = (task_id, hash, params, model, checkpoint);
-            if let Some(i) = keys.iter().position(|k| *k == key) {
+            if let Some(&i) = keys.get(&key) {
                 out[i].slots.push(slot);
                 out[i].request.n += 1;
                 continue;
@@ -568,7 +804,7 @@ impl Store {
             }
             let request: SampleRequest = serde_json::from_value(request)
                 .map_err(|e| state(format!("stored request: {e}")))?;
-            keys.push(key);
+            keys.insert(key, out.len());
             out.push(Pending {
                 request,
                 model,
@@ -583,6 +819,15 @@ impl Store {
     /// transaction: all are stored or none. A slot that does not exist or is already
     /// filled is an error, and nothing is stored.
     pub fn fill(&mut self, slots: &[Slot], answers: &[SlotAnswer]) -> Result<(), Error> {
+        self.fill_in(TRAIN, slots, answers)
+    }
+
+    /// [`Store::fill`] for evaluation slots.
+    pub fn fill_eval(&mut self, slots: &[Slot], answers: &[SlotAnswer]) -> Result<(), Error> {
+        self.fill_in(EVAL, slots, answers)
+    }
+
+    fn fill_in(&mut self, t: Tables, slots: &[Slot], answers: &[SlotAnswer]) -> Result<(), Error> {
         if slots.len() != answers.len() {
             return Err(state(format!(
                 "{} slots but {} answers",
@@ -594,11 +839,12 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
-            let mut update = tx.prepare(
-                "UPDATE samples SET answer = ?4, finish_reason = ?5, rationale = ?6, code = ?7, \
+            let mut update = tx.prepare(&format!(
+                "UPDATE {} SET answer = ?4, finish_reason = ?5, rationale = ?6, code = ?7, \
                  parse_error = ?8, sampled_at = ?9 \
-                 WHERE iteration = ?1 AND task_id = ?2 AND idx = ?3 AND answer IS NULL",
-            )?;
+                 WHERE {} = ?1 AND task_id = ?2 AND idx = ?3 AND answer IS NULL",
+                t.samples, t.key
+            ))?;
             let at = now();
             for (slot, a) in slots.iter().zip(answers) {
                 let changed = update.execute(params![
@@ -614,8 +860,8 @@ impl Store {
                 ])?;
                 if changed != 1 {
                     return Err(state(format!(
-                        "slot {} of task {:?} at iteration {} is filled or does not exist",
-                        slot.index, slot.task_id, slot.iteration
+                        "slot {} of task {:?} at {} {} is filled or does not exist",
+                        slot.index, slot.task_id, t.key, slot.iteration
                     )));
                 }
             }
@@ -626,11 +872,21 @@ impl Store {
 
     /// The samples of an iteration, filled or not, by task and index.
     pub fn samples(&self, iteration: u32) -> Result<Vec<StoredSample>, Error> {
-        let mut stmt = self.conn.prepare(
+        self.samples_in(TRAIN, iteration)
+    }
+
+    /// The samples of an evaluation, filled or not, by task and index.
+    pub fn eval_samples(&self, evaluation: u32) -> Result<Vec<StoredSample>, Error> {
+        self.samples_in(EVAL, evaluation)
+    }
+
+    fn samples_in(&self, t: Tables, iteration: u32) -> Result<Vec<StoredSample>, Error> {
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT task_id, idx, prompt_hash, model, checkpoint, params, answer, \
              finish_reason, rationale, code, parse_error \
-             FROM samples WHERE iteration = ?1 ORDER BY task_id, idx",
-        )?;
+             FROM {} WHERE {} = ?1 ORDER BY task_id, idx",
+            t.samples, t.key
+        ))?;
         let rows = stmt.query_map([iteration], |r| {
             let answer: Option<String> = r.get(6)?;
             Ok((
@@ -671,8 +927,20 @@ impl Store {
 
     /// How many slots an iteration has, and how many are filled.
     pub fn progress(&self, iteration: u32) -> Result<(u64, u64), Error> {
+        self.progress_in(TRAIN, iteration)
+    }
+
+    /// How many slots an evaluation has, and how many are filled.
+    pub fn eval_progress(&self, evaluation: u32) -> Result<(u64, u64), Error> {
+        self.progress_in(EVAL, evaluation)
+    }
+
+    fn progress_in(&self, t: Tables, iteration: u32) -> Result<(u64, u64), Error> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(*), COUNT(answer) FROM samples WHERE iteration = ?1",
+            &format!(
+                "SELECT COUNT(*), COUNT(answer) FROM {} WHERE {} = ?1",
+                t.samples, t.key
+            ),
             [iteration],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
@@ -681,39 +949,101 @@ impl Store {
     /// Stores the verdict on a filled slot, replacing an earlier one (verifying
     /// again after a restart is harmless).
     pub fn record_verdict(&mut self, slot: &Slot, result: &CheckResult) -> Result<(), Error> {
-        let status = serde_json::to_value(result.status).expect("serializes");
-        let status = status.as_str().unwrap_or_default().to_owned();
-        let json = serde_json::to_string(result).expect("a result serializes");
+        self.record_verdicts_in(
+            TRAIN,
+            std::slice::from_ref(slot),
+            std::slice::from_ref(result),
+        )
+    }
+
+    /// Stores the verdicts on many filled slots in one transaction (all or none), each
+    /// replacing an earlier one.
+    pub fn record_verdicts(
+        &mut self,
+        slots: &[Slot],
+        results: &[CheckResult],
+    ) -> Result<(), Error> {
+        self.record_verdicts_in(TRAIN, slots, results)
+    }
+
+    /// [`Store::record_verdicts`] for evaluation slots.
+    pub fn record_eval_verdicts(
+        &mut self,
+        slots: &[Slot],
+        results: &[CheckResult],
+    ) -> Result<(), Error> {
+        self.record_verdicts_in(EVAL, slots, results)
+    }
+
+    fn record_verdicts_in(
+        &mut self,
+        t: Tables,
+        slots: &[Slot],
+        results: &[CheckResult],
+    ) -> Result<(), Error> {
+        if slots.len() != results.len() {
+            return Err(state(format!(
+                "{} slots but {} verdicts",
+                slots.len(),
+                results.len()
+            )));
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let filled: Option<Option<String>> = tx
-            .query_row(
-                "SELECT answer FROM samples WHERE iteration = ?1 AND task_id = ?2 AND idx = ?3",
-                params![slot.iteration, slot.task_id, slot.index],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if !matches!(filled, Some(Some(_))) {
-            return Err(state(format!(
-                "slot {} of task {:?} at iteration {} has no sample to judge",
-                slot.index, slot.task_id, slot.iteration
-            )));
+        {
+            let mut filled = tx.prepare(&format!(
+                "SELECT answer FROM {} WHERE {} = ?1 AND task_id = ?2 AND idx = ?3",
+                t.samples, t.key
+            ))?;
+            let mut insert = tx.prepare(&format!(
+                "INSERT OR REPLACE INTO {} ({}, task_id, idx, status, json) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                t.verdicts, t.key
+            ))?;
+            for (slot, result) in slots.iter().zip(results) {
+                let status = serde_json::to_value(result.status).expect("serializes");
+                let status = status.as_str().unwrap_or_default().to_owned();
+                let json = serde_json::to_string(result).expect("a result serializes");
+                let answer: Option<Option<String>> = filled
+                    .query_row(params![slot.iteration, slot.task_id, slot.index], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                if !matches!(answer, Some(Some(_))) {
+                    return Err(state(format!(
+                        "slot {} of task {:?} at {} {} has no sample to judge",
+                        slot.index, slot.task_id, t.key, slot.iteration
+                    )));
+                }
+                insert.execute(params![
+                    slot.iteration,
+                    slot.task_id,
+                    slot.index,
+                    status,
+                    json
+                ])?;
+            }
         }
-        tx.execute(
-            "INSERT OR REPLACE INTO verdicts (iteration, task_id, idx, status, json) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![slot.iteration, slot.task_id, slot.index, status, json],
-        )?;
         tx.commit()?;
         Ok(())
     }
 
     /// The verdicts of an iteration, by task and index.
     pub fn verdicts(&self, iteration: u32) -> Result<Vec<(Slot, CheckResult)>, Error> {
-        let mut stmt = self.conn.prepare(
-            "SELECT task_id, idx, json FROM verdicts WHERE iteration = ?1 ORDER BY task_id, idx",
-        )?;
+        self.verdicts_in(TRAIN, iteration)
+    }
+
+    /// The verdicts of an evaluation, by task and index.
+    pub fn eval_verdicts(&self, evaluation: u32) -> Result<Vec<(Slot, CheckResult)>, Error> {
+        self.verdicts_in(EVAL, evaluation)
+    }
+
+    fn verdicts_in(&self, t: Tables, iteration: u32) -> Result<Vec<(Slot, CheckResult)>, Error> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT task_id, idx, json FROM {} WHERE {} = ?1 ORDER BY task_id, idx",
+            t.verdicts, t.key
+        ))?;
         let rows = stmt.query_map([iteration], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -736,6 +1066,349 @@ impl Store {
             ));
         }
         Ok(out)
+    }
+
+    /// Registers the checkpoint trained on iteration `iteration`'s data (from 1): the
+    /// model that iteration `iteration + 1` samples from and that the dev-set evaluation
+    /// of `iteration` asks. Registering the same again does nothing; replacing a
+    /// checkpoint is refused once something was sampled from it.
+    pub fn register_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), Error> {
+        if checkpoint.iteration == 0 {
+            return Err(state(
+                "iteration 0 is the base model, the run's configured sampler and model",
+            ));
+        }
+        if checkpoint.name.is_empty() || checkpoint.sampler.is_empty() {
+            return Err(state("a checkpoint needs a name and a sampler"));
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let old: Option<(String, String, String)> = tx
+            .query_row(
+                "SELECT name, sampler, model FROM checkpoints WHERE iteration = ?1",
+                [checkpoint.iteration],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let new = (
+            checkpoint.name.clone(),
+            checkpoint.sampler.clone(),
+            checkpoint.model.clone(),
+        );
+        if old.as_ref() == Some(&new) {
+            return Ok(());
+        }
+        if let Some((name, ..)) = &old {
+            let used: u32 = tx.query_row(
+                "SELECT (SELECT COUNT(*) FROM evaluations WHERE iteration = ?1) + \
+                 (SELECT COUNT(*) FROM samples WHERE iteration = ?2 AND checkpoint = ?3)",
+                params![checkpoint.iteration, checkpoint.iteration + 1, name],
+                |r| r.get(0),
+            )?;
+            if used > 0 {
+                return Err(state(format!(
+                    "iteration {}'s checkpoint {name:?} has been sampled; it cannot be replaced",
+                    checkpoint.iteration
+                )));
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO checkpoints (iteration, name, sampler, model, registered_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                checkpoint.iteration,
+                checkpoint.name,
+                checkpoint.sampler,
+                checkpoint.model,
+                now()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The registered checkpoints, by iteration.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, Error> {
+        let mut stmt = self.conn.prepare(
+            "SELECT iteration, name, sampler, model, registered_at FROM checkpoints \
+             ORDER BY iteration",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Checkpoint {
+                iteration: r.get(0)?,
+                name: r.get(1)?,
+                sampler: r.get(2)?,
+                model: r.get(3)?,
+                registered_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The checkpoint registered for an iteration, if one is.
+    pub fn checkpoint(&self, iteration: u32) -> Result<Option<Checkpoint>, Error> {
+        Ok(self
+            .checkpoints()?
+            .into_iter()
+            .find(|c| c.iteration == iteration))
+    }
+
+    /// Begins (or continues) the dev-set evaluation of `iteration`'s checkpoint with
+    /// or without traces in the prompts, for `samples` samples per task; returns its
+    /// id. An evaluation of the same iteration and prompt kind continues (asking for
+    /// more samples reopens it); one begun with another checkpoint is an error.
+    pub fn begin_evaluation(
+        &mut self,
+        iteration: u32,
+        trace: bool,
+        checkpoint: &Checkpoint,
+        samples: u32,
+    ) -> Result<u32, Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let old: Option<(u32, String, String, String, u32)> = tx
+            .query_row(
+                "SELECT id, checkpoint, sampler, model, samples FROM evaluations \
+                 WHERE iteration = ?1 AND trace = ?2",
+                params![iteration, trace],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let id = match old {
+            Some((id, name, sampler, model, had)) => {
+                if (&name, &sampler, &model)
+                    != (&checkpoint.name, &checkpoint.sampler, &checkpoint.model)
+                {
+                    return Err(state(format!(
+                        "iteration {iteration} was evaluated with checkpoint {name:?} \
+                         ({sampler}, model {model:?}), not {:?}",
+                        checkpoint.name
+                    )));
+                }
+                if samples > had {
+                    tx.execute(
+                        "UPDATE evaluations SET samples = ?2, finished_at = NULL WHERE id = ?1",
+                        params![id, samples],
+                    )?;
+                }
+                id
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO evaluations (iteration, trace, checkpoint, sampler, model, \
+                     samples, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        iteration,
+                        trace,
+                        checkpoint.name,
+                        checkpoint.sampler,
+                        checkpoint.model,
+                        samples,
+                        now()
+                    ],
+                )?;
+                tx.last_insert_rowid() as u32
+            }
+        };
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Marks an evaluation finished.
+    pub fn finish_evaluation(&mut self, id: u32) -> Result<(), Error> {
+        let changed = self.conn.execute(
+            "UPDATE evaluations SET finished_at = ?2 WHERE id = ?1",
+            params![id, now()],
+        )?;
+        if changed == 0 {
+            return Err(state(format!("no evaluation {id}")));
+        }
+        Ok(())
+    }
+
+    /// The evaluations, by iteration, without traces first.
+    pub fn evaluations(&self) -> Result<Vec<Evaluation>, Error> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, iteration, trace, checkpoint, sampler, model, samples, started_at, \
+             finished_at FROM evaluations ORDER BY iteration, trace",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Evaluation {
+                id: r.get(0)?,
+                iteration: r.get(1)?,
+                trace: r.get(2)?,
+                checkpoint: r.get(3)?,
+                sampler: r.get(4)?,
+                model: r.get(5)?,
+                samples: r.get(6)?,
+                started_at: r.get(7)?,
+                finished_at: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Writes a table as JSON Lines, one object per row in key order, columns by name;
+    /// the columns holding JSON (`json`, `params`) are embedded as JSON values. Tables:
+    /// [`DUMP_TABLES`]. Returns how many rows were written.
+    pub fn dump(&self, table: &str, out: &mut dyn std::io::Write) -> Result<u64, Error> {
+        let order = match table {
+            "meta" | "config" | "prompts" | "exports" | "checkpoints" | "iterations" => "1",
+            "tasks" => "split DESC, task_id",
+            "evaluations" => "iteration, trace",
+            "samples" | "verdicts" => "iteration, task_id, idx",
+            "eval_samples" | "eval_verdicts" => "evaluation, task_id, idx",
+            _ => {
+                return Err(state(format!(
+                    "no table {table:?}; tables: {}",
+                    DUMP_TABLES.join(", ")
+                )));
+            }
+        };
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let mut rows = stmt.query([])?;
+        let mut n = 0;
+        while let Some(row) = rows.next()? {
+            let mut object = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate() {
+                use rusqlite::types::ValueRef;
+                let value = match row.get_ref(i)? {
+                    ValueRef::Null => Json::Null,
+                    ValueRef::Integer(v) => json!(v),
+                    ValueRef::Real(v) => json!(v),
+                    ValueRef::Text(t) => {
+                        let text = String::from_utf8_lossy(t).into_owned();
+                        if name == "json" || name == "params" {
+                            serde_json::from_str(&text).unwrap_or(Json::String(text))
+                        } else {
+                            Json::String(text)
+                        }
+                    }
+                    ValueRef::Blob(b) => json!(hex(b)),
+                };
+                object.insert(name.clone(), value);
+            }
+            let line = Json::Object(object).to_string();
+            out.write_all(line.as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|source| Error::Io {
+                    path: PathBuf::from(table),
+                    source,
+                })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Stores samples made elsewhere in an iteration that is begun and not finished, in
+    /// one transaction (all or none): a slot that exists and is empty is filled (its
+    /// prompt, when given, must be the slot's); a slot that does not exist is added
+    /// with its prompt, model, checkpoint and parameters (filled or empty); a slot
+    /// already holding the same answer is left as it is (importing again does nothing).
+    /// Returns how many slots were added and how many filled. The errors name the
+    /// record (its 0-based position).
+    pub fn import_samples(&mut self, samples: &[ImportedSample]) -> Result<(u64, u64), Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (mut added, mut filled) = (0, 0);
+        for (i, s) in samples.iter().enumerate() {
+            let at = |m: String| state(format!("record {}: {m}", i + 1));
+            let finished: Option<Option<i64>> = tx
+                .query_row(
+                    "SELECT finished_at FROM iterations WHERE iteration = ?1",
+                    [s.slot.iteration],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match finished {
+                None => return Err(at(format!("no iteration {}", s.slot.iteration))),
+                Some(Some(_)) => {
+                    return Err(at(format!(
+                        "iteration {} is finished; samples go into an unfinished one",
+                        s.slot.iteration
+                    )));
+                }
+                Some(None) => {}
+            }
+            let existing: Option<(String, Option<String>)> = tx
+                .query_row(
+                    "SELECT prompt_hash, answer FROM samples \
+                     WHERE iteration = ?1 AND task_id = ?2 AND idx = ?3",
+                    params![s.slot.iteration, s.slot.task_id, s.slot.index],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let hash = s.prompt.as_ref().map(prompt_hash);
+            match existing {
+                Some((have, answer)) => {
+                    if hash.as_ref().is_some_and(|h| *h != have) {
+                        return Err(at(format!(
+                            "field `prompt`: slot {} of task {:?} has another prompt",
+                            s.slot.index, s.slot.task_id
+                        )));
+                    }
+                    match (answer, &s.answer) {
+                        (_, None) => {}
+                        (Some(old), Some(new)) if old == new.completion.text => {}
+                        (Some(_), Some(_)) => {
+                            return Err(at(format!(
+                                "field `answer`: slot {} of task {:?} holds another answer",
+                                s.slot.index, s.slot.task_id
+                            )));
+                        }
+                        (None, Some(a)) => {
+                            fill_one(&tx, TRAIN, &s.slot, a)?;
+                            filled += 1;
+                        }
+                    }
+                }
+                None => {
+                    let (Some(prompt), Some(hash)) = (&s.prompt, &hash) else {
+                        return Err(at(format!(
+                            "field `prompt`: slot {} of task {:?} is new and needs its prompt",
+                            s.slot.index, s.slot.task_id
+                        )));
+                    };
+                    tx.execute(
+                        "INSERT OR IGNORE INTO prompts (hash, json) VALUES (?1, ?2)",
+                        params![hash, serde_json::to_string(prompt).expect("serializes")],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO samples (iteration, task_id, idx, prompt_hash, model, \
+                         checkpoint, params) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            s.slot.iteration,
+                            s.slot.task_id,
+                            s.slot.index,
+                            hash,
+                            s.model,
+                            s.checkpoint,
+                            s.params.to_string()
+                        ],
+                    )
+                    .map_err(|e| match e.sqlite_error_code() {
+                        Some(rusqlite::ErrorCode::ConstraintViolation) => at(format!(
+                            "field `task_id`: unknown task {:?}",
+                            s.slot.task_id
+                        )),
+                        _ => e.into(),
+                    })?;
+                    added += 1;
+                    if let Some(a) = &s.answer {
+                        fill_one(&tx, TRAIN, &s.slot, a)?;
+                        filled += 1;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok((added, filled))
     }
 
     /// Records a file written from the store; returns its id.

@@ -305,6 +305,7 @@ fn configurations_read_from_toml() {
             selection_samples: 4,
             hard_threshold: 0.6,
             iterations: 2,
+            trace_consistency: true,
             ..RunConfig::default()
         }
     );
