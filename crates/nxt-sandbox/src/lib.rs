@@ -333,11 +333,13 @@
 #![deny(missing_docs)]
 
 mod error;
+mod exec;
 mod job;
 mod pool;
 mod worker;
 
 pub use error::SandboxError;
+pub use exec::{ExecPool, ExecPoolBuilder};
 pub use job::{Captured, Job, Limits, Outcome, Status};
 pub use pool::{
     Isolation, IsolationReport, Measure, Pool, PoolBuilder, STDLIB_PRELOAD, default_python,

@@ -197,6 +197,26 @@ impl IsolationReport {
         report
     }
 
+    /// A report from each measure and its short code, in the order of
+    /// [`IsolationReport::pairs`] (the exec pool's, which knows them itself).
+    pub(crate) fn from_measures(measures: [(Measure, String); 6]) -> IsolationReport {
+        let codes = measures.clone().map(|(m, code)| match m {
+            Measure::Active(_) => code,
+            Measure::Off => "off".to_string(),
+            Measure::Unavailable(_) => format!("unavailable:{code}"),
+        });
+        let [user, network, tmp, ipc, workdir, subreaper] = measures.map(|(m, _)| m);
+        IsolationReport {
+            user,
+            network,
+            tmp,
+            ipc,
+            workdir,
+            subreaper,
+            codes,
+        }
+    }
+
     fn measure(&self, name: &str) -> &Measure {
         match name {
             "user" => &self.user,
@@ -401,7 +421,7 @@ impl PoolBuilder {
 
 /// Gives each worker slot of this process a uid of its own; `None` if it would not
 /// be a valid unprivileged uid (0, or the "no change" value `u32::MAX`).
-fn slot_uid(base: u32) -> Option<u32> {
+pub(crate) fn slot_uid(base: u32) -> Option<u32> {
     static NEXT_SLOT: AtomicU32 = AtomicU32::new(0);
     let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % 1024;
     let pid = std::process::id() % (1 << 20);

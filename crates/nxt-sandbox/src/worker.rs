@@ -96,7 +96,7 @@ const PASSED_ENV: &[&str] = &[
     "PYENV*",
 ];
 
-fn passes_through(key: &std::ffi::OsStr) -> bool {
+pub(crate) fn passes_through(key: &std::ffi::OsStr) -> bool {
     let Some(key) = key.to_str() else {
         return false;
     };
@@ -383,7 +383,7 @@ impl Starting {
 
 /// Which bytes of a stream are kept once it wrote more than its cap.
 #[derive(Clone, Copy)]
-enum Keep {
+pub(crate) enum Keep {
     /// The first bytes (the channel: a harness's messages are in order, and a
     /// verdict after a flood must be lost, not kept).
     Head,
@@ -393,7 +393,7 @@ enum Keep {
 
 /// What one stream keeps of what it was written: at most `cap` bytes, the first or
 /// the last ones, and a count of all.
-struct Kept {
+pub(crate) struct Kept {
     cap: usize,
     keep: Keep,
     /// For [`Keep::Tail`] a ring of the last `cap` bytes.
@@ -427,7 +427,7 @@ impl Kept {
         }
     }
 
-    fn captured(self) -> Captured {
+    pub(crate) fn captured(self) -> Captured {
         Captured {
             bytes: Vec::from(self.bytes),
             total: self.total,
@@ -436,14 +436,14 @@ impl Kept {
 }
 
 /// One of the three output pipes of a job.
-struct Stream {
-    file: File,
-    kept: Kept,
-    open: bool,
+pub(crate) struct Stream {
+    pub(crate) file: File,
+    pub(crate) kept: Kept,
+    pub(crate) open: bool,
 }
 
 impl Stream {
-    fn new(file: OwnedFd, cap: usize, keep: Keep) -> Stream {
+    pub(crate) fn new(file: OwnedFd, cap: usize, keep: Keep) -> Stream {
         Stream {
             file: File::from(file),
             kept: Kept::new(cap, keep),
@@ -453,7 +453,7 @@ impl Stream {
 
     /// Reads what the pipe holds (up to `scratch`'s size); at its end, marks it
     /// closed. How many bytes it read.
-    fn read(&mut self, scratch: &mut [u8]) -> Result<usize, SandboxError> {
+    pub(crate) fn read(&mut self, scratch: &mut [u8]) -> Result<usize, SandboxError> {
         let n = read_some(&mut self.file, scratch)?;
         match n {
             0 => self.open = false,
@@ -793,7 +793,10 @@ fn is_ready(fd: &PollFd<'_>) -> bool {
 }
 
 /// Polls until an fd is ready (true) or `until` passes (false).
-fn poll_until(fds: &mut [PollFd<'_>], until: Option<Instant>) -> Result<bool, SandboxError> {
+pub(crate) fn poll_until(
+    fds: &mut [PollFd<'_>],
+    until: Option<Instant>,
+) -> Result<bool, SandboxError> {
     let timeout = match until {
         None => PollTimeout::NONE,
         Some(t) => {

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nxt_core::{Ending, Program, Trace, TraceOptions, Tracer};
-use nxt_sandbox::{Job, Limits, Pool, PoolBuilder, SandboxError, Status};
+use nxt_sandbox::{Job, Limits, Outcome, Pool, PoolBuilder, SandboxError, Status};
 
 /// The tracer that runs inside CPython, as shipped with this crate.
 pub const TRACER_SOURCE: &str = include_str!("tracer.py");
@@ -150,78 +150,12 @@ impl Tracer for CPythonTracer {
     type Error = TraceError;
 
     fn trace(&self, program: &Program, options: &TraceOptions) -> Result<Trace, TraceError> {
-        let payload = serde_json::json!({
-            "source": program.source,
-            "filename": program.name,
-            "max_steps": options.max_steps,
-            "capture_chars": options.value_capture_chars,
-        })
-        .to_string();
-        let limits = Limits {
-            wall_time: Duration::from_secs_f64(options.timeout.max(0.001)),
-            address_space: options.memory_limit,
-            output_bytes: 64 * 1024,
-            channel_bytes: 512 << 20,
-            ..Limits::default()
-        };
+        let payload = job_payload(program, options);
         let outcome = self.pool.run(&Job {
             payload: payload.as_bytes(),
-            limits,
+            limits: job_limits(options),
         })?;
-        let stream = wire::parse(&outcome.channel.bytes).map_err(|message| TraceError::Tracer {
-            name: program.name.clone(),
-            message,
-        })?;
-        if let Some(e) = stream.syntax_error {
-            return Err(TraceError::Syntax {
-                name: program.name.clone(),
-                line: e.line,
-                column: e.column,
-                message: e.message,
-            });
-        }
-        if !stream.started {
-            return Err(TraceError::Tracer {
-                name: program.name.clone(),
-                message: format!(
-                    "the tracer did not start ({}); stderr: {}",
-                    describe(&outcome.status),
-                    tail(&outcome.stderr.text(), 2000)
-                ),
-            });
-        }
-        let mut trace = Trace::new(self.pool.interpreter());
-        trace.steps = stream.steps;
-        trace.exception = stream.done.as_ref().and_then(|d| d.exception.clone());
-        trace.ending = match stream.end {
-            Some(wire::End::Steps) => Ending::StepLimit {
-                max_steps: options.max_steps,
-            },
-            Some(wire::End::Memory) => Ending::MemoryLimit,
-            Some(wire::End::TracerError(message)) => Ending::TracerError { message },
-            None if outcome.channel.truncated() => Ending::TracerError {
-                message: format!(
-                    "the trace stream exceeded {} bytes",
-                    outcome.channel.bytes.len()
-                ),
-            },
-            None => match outcome.status {
-                Status::TimedOut => Ending::TimeLimit {
-                    seconds: options.timeout,
-                },
-                // Finished, or ended itself with os._exit(): every step was recorded.
-                _ if stream.done.is_some() => Ending::Complete,
-                Status::Exited(_) => Ending::Complete,
-                ref status if memory_failure(&outcome.stderr.text()) => {
-                    let _ = status;
-                    Ending::MemoryLimit
-                }
-                ref status => Ending::TracerError {
-                    message: describe(status),
-                },
-            },
-        };
-        Ok(trace)
+        trace_from_outcome(program, options, self.pool.interpreter(), &outcome)
     }
 
     /// Runs the programs on all workers at once; results keep the input order.
@@ -264,10 +198,102 @@ impl Tracer for CPythonTracer {
     }
 }
 
+/// The payload of a trace job: the JSON document `main` of [`TRACER_SOURCE`] reads.
+///
+/// With [`job_limits`] and [`trace_from_outcome`], this is how a tracer that runs
+/// programs elsewhere than in a CPython [`Pool`] (another engine's sandbox) uses the
+/// same tracer protocol and the same mapping from a run to a [`Trace`].
+pub fn job_payload(program: &Program, options: &TraceOptions) -> String {
+    serde_json::json!({
+        "source": program.source,
+        "filename": program.name,
+        "max_steps": options.max_steps,
+        "capture_chars": options.value_capture_chars,
+    })
+    .to_string()
+}
+
+/// The sandbox limits of a trace job: the options' wall-clock and memory limits.
+pub fn job_limits(options: &TraceOptions) -> Limits {
+    Limits {
+        wall_time: Duration::from_secs_f64(options.timeout.max(0.001)),
+        address_space: options.memory_limit,
+        output_bytes: 64 * 1024,
+        channel_bytes: 512 << 20,
+        ..Limits::default()
+    }
+}
+
+/// Turns how a trace job ended (its channel holds the tracer's wire format) into
+/// the program's [`Trace`], made by `interpreter`.
+pub fn trace_from_outcome(
+    program: &Program,
+    options: &TraceOptions,
+    interpreter: &str,
+    outcome: &Outcome,
+) -> Result<Trace, TraceError> {
+    let stream = wire::parse(&outcome.channel.bytes).map_err(|message| TraceError::Tracer {
+        name: program.name.clone(),
+        message,
+    })?;
+    if let Some(e) = stream.syntax_error {
+        return Err(TraceError::Syntax {
+            name: program.name.clone(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        });
+    }
+    if !stream.started {
+        return Err(TraceError::Tracer {
+            name: program.name.clone(),
+            message: format!(
+                "the tracer did not start ({}); stderr: {}",
+                describe(&outcome.status),
+                tail(&outcome.stderr.text(), 2000)
+            ),
+        });
+    }
+    let mut trace = Trace::new(interpreter);
+    trace.steps = stream.steps;
+    trace.exception = stream.done.as_ref().and_then(|d| d.exception.clone());
+    trace.ending = match stream.end {
+        Some(wire::End::Steps) => Ending::StepLimit {
+            max_steps: options.max_steps,
+        },
+        Some(wire::End::Memory) => Ending::MemoryLimit,
+        Some(wire::End::TracerError(message)) => Ending::TracerError { message },
+        None if outcome.channel.truncated() => Ending::TracerError {
+            message: format!(
+                "the trace stream exceeded {} bytes",
+                outcome.channel.bytes.len()
+            ),
+        },
+        None => match outcome.status {
+            Status::TimedOut => Ending::TimeLimit {
+                seconds: options.timeout,
+            },
+            // Finished, or ended itself with os._exit(): every step was recorded.
+            _ if stream.done.is_some() => Ending::Complete,
+            Status::Exited(_) => Ending::Complete,
+            ref status if memory_failure(&outcome.stderr.text()) => {
+                let _ = status;
+                Ending::MemoryLimit
+            }
+            ref status => Ending::TracerError {
+                message: describe(status),
+            },
+        },
+    };
+    Ok(trace)
+}
+
 fn memory_failure(stderr: &str) -> bool {
     stderr.contains("MemoryError")
         || stderr.contains("Cannot allocate memory")
         || stderr.contains("out of memory")
+        // Rust's allocation failure (an embedded engine aborts with it)
+        || stderr.contains("memory allocation of")
 }
 
 fn describe(status: &Status) -> String {

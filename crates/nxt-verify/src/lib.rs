@@ -306,20 +306,12 @@ impl Verifier for PythonVerifier {
             };
             &own
         };
-        let n_tests = task.tests.len();
-        let tokens = self.tokens(n_tests + 4)?;
-        let payload = payload(task, sample, options, &tokens);
+        let tokens = self.tokens(task.tests.len() + 4)?;
+        let payload = job_payload(task, sample, options, &tokens);
         let mut job = Job::new(&payload);
         job.limits = limits(options);
         let outcome = self.pool.run(&job)?;
-        let (all_lines, cut) = wire::complete_lines(&outcome.channel.bytes);
-        let mut report = if outcome.secret.is_empty() {
-            wire::parse(&all_lines, &tokens, n_tests)
-        } else {
-            wire::parse(&outcome.tagged_lines(), &tokens, n_tests)
-        };
-        report.rejected = all_lines.len() - report.accepted + usize::from(cut);
-        let mut result = judge(task, sample, options, &outcome, &report)?;
+        let mut result = check_from_outcome(task, sample, options, &tokens, &outcome)?;
         for (key, value) in &self.isolation {
             result
                 .meta
@@ -356,6 +348,59 @@ pub fn check_timeout(task: &Task, options: &VerifyOptions) -> f64 {
         Some(own) if own.is_finite() && own > options.timeout => own,
         _ => options.timeout,
     }
+}
+
+/// The tokens a check needs (see [`job_payload`]), drawn from `/dev/urandom`.
+pub fn job_tokens(task: &Task) -> Result<Vec<String>, VerifyError> {
+    let mut bytes = vec![0u8; 16 * (task.tests.len() + 4)];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(VerifyError::Random)?;
+    Ok(bytes
+        .chunks(16)
+        .map(|c| c.iter().map(|b| format!("{b:02x}")).collect())
+        .collect())
+}
+
+/// The payload of a check for [`HARNESS_SOURCE`]'s `main` (its format is described
+/// atop `harness.py`), with the one-time `tokens` of its messages ([`job_tokens`]).
+///
+/// With [`job_limits`] and [`check_from_outcome`], this is how a verifier that runs
+/// checks elsewhere than in a CPython [`Pool`] (another engine's sandbox) uses the
+/// same harness protocol and the same verdicts.
+pub fn job_payload(
+    task: &Task,
+    sample: &Sample,
+    options: &VerifyOptions,
+    tokens: &[String],
+) -> Vec<u8> {
+    payload(task, sample, options, tokens)
+}
+
+/// The sandbox limits of a check with these options (use [`check_timeout`] for a
+/// task's own time limit first).
+pub fn job_limits(options: &VerifyOptions) -> Limits {
+    limits(options)
+}
+
+/// Turns how a check ended into its result: the harness's tagged messages (with the
+/// job's secret, when the sandbox gave one, and `tokens`) and the process's status.
+pub fn check_from_outcome(
+    task: &Task,
+    sample: &Sample,
+    options: &VerifyOptions,
+    tokens: &[String],
+    outcome: &Outcome,
+) -> Result<CheckResult, VerifyError> {
+    let n_tests = task.tests.len();
+    let (all_lines, cut) = wire::complete_lines(&outcome.channel.bytes);
+    let mut report = if outcome.secret.is_empty() {
+        wire::parse(&all_lines, tokens, n_tests)
+    } else {
+        wire::parse(&outcome.tagged_lines(), tokens, n_tests)
+    };
+    report.rejected = all_lines.len() - report.accepted + usize::from(cut);
+    judge(task, sample, options, outcome, &report)
 }
 
 /// The harness's payload (its format is described atop `harness.py`).
@@ -597,6 +642,8 @@ fn memory_failure(stderr: &str) -> bool {
     stderr.contains("MemoryError")
         || stderr.contains("Cannot allocate memory")
         || stderr.contains("out of memory")
+        // Rust's allocation failure (an embedded engine aborts with it)
+        || stderr.contains("memory allocation of")
 }
 
 /// The last `max` bytes of `bytes` as valid UTF-8 (invalid sequences replaced), never
