@@ -285,8 +285,8 @@ impl Report {
     /// The SVG plot: dev-set pass@1 and pass@10 per iteration, with and without
     /// traces, on a 0 to 100% axis; deterministic bytes.
     pub fn svg(&self) -> String {
-        let (w, h) = (640.0, 320.0);
-        let (left, right, top, bottom) = (56.0, 150.0, 20.0, 40.0);
+        let (w, h) = (680.0, 320.0);
+        let (left, right, top, bottom) = (56.0, 180.0, 20.0, 40.0);
         let (pw, ph) = (w - left - right, h - top - bottom);
         let last = self
             .rows
@@ -406,7 +406,7 @@ impl Report {
              body { font-family: sans-serif; margin: 2em; color: #222; }\n\
              table { border-collapse: collapse; font-size: 14px; }\n\
              th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }\n\
-             td.name { text-align: left; }\n\
+             td.name { text-align: left; white-space: nowrap; }\n\
              tr.best { background: #eef6ee; font-weight: bold; }\n\
              </style>\n</head>\n<body>\n<h1>Self-training report</h1>\n",
         );
