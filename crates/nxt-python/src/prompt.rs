@@ -95,7 +95,7 @@ impl PyPrompt {
 /// prompt (text or chat, 0-3 exemplars, within a token budget).
 #[pyclass(module = "nxt", name = "Prompter", frozen)]
 pub(crate) struct PyPrompter {
-    prompter: Prompter,
+    prompter: std::sync::Arc<Prompter>,
     workers: usize,
     python: Option<PathBuf>,
 }
@@ -176,7 +176,7 @@ impl PyPrompter {
         }
         let prompter = b.build().map_err(crate::errors::prompt)?;
         Ok(PyPrompter {
-            prompter,
+            prompter: std::sync::Arc::new(prompter),
             workers: crate::engines::workers(jobs),
             python,
         })
@@ -229,7 +229,8 @@ impl PyPrompter {
     ) -> PyResult<Vec<Result<nxt_prompt::Prompt, nxt_prompt::PromptError>>> {
         let workers = self.workers.min(tasks.len().max(1));
         let python = self.python.clone();
-        interruptible(py, |cancel| {
+        let prompter = self.prompter.clone();
+        interruptible(py, move |cancel| {
             let tracer = crate::engines::tracer(python.clone(), workers)?;
             let verifier = crate::engines::verifier(python, workers)?;
             let batch = workers * 4;
@@ -243,7 +244,7 @@ impl PyPrompter {
                 cancel,
                 batch,
             };
-            Ok(self.prompter.prompt_all(&tasks, &tracer, &verifier))
+            Ok(prompter.prompt_all(&tasks, &tracer, &verifier))
         })?
     }
 }

@@ -632,7 +632,7 @@ fn record(prompt: &PromptInput, answer: &str, format: ExportFormat) -> serde_jso
 /// then iterations of prompt, sample, parse, verify, filter; exports for fine-tuning.
 #[pyclass(module = "nxt", name = "Run", frozen)]
 pub(crate) struct PyRun {
-    run: Mutex<Run>,
+    run: std::sync::Arc<Mutex<Run>>,
 }
 
 impl PyRun {
@@ -728,7 +728,7 @@ impl PyRun {
             .detach(|| Run::init(path, &config, &train, &dev))
             .map_err(store_err)?;
         Ok(PyRun {
-            run: Mutex::new(run),
+            run: std::sync::Arc::new(Mutex::new(run)),
         })
     }
 
@@ -736,7 +736,7 @@ impl PyRun {
     #[staticmethod]
     fn open(path: PathBuf) -> PyResult<PyRun> {
         Ok(PyRun {
-            run: Mutex::new(Run::open(path).map_err(store_err)?),
+            run: std::sync::Arc::new(Mutex::new(Run::open(path).map_err(store_err)?)),
         })
     }
 
@@ -788,7 +788,8 @@ impl PyRun {
         python: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let workers = crate::engines::workers(jobs);
-        let (result, sampler_error, progress_error) = interruptible(py, |cancel| {
+        let shared = self.run.clone();
+        let (result, sampler_error, progress_error) = interruptible(py, move |cancel| {
             let tracer = crate::engines::tracer(python.clone(), workers)?;
             let verifier = crate::engines::verifier(python, workers)?;
             let batch = workers * 4;
@@ -816,7 +817,7 @@ impl PyRun {
                     progress_error = Some(e);
                 }
             };
-            let result = lock(&self.run).step(&s, &tracer, &verifier, &mut progress);
+            let result = lock(&shared).step(&s, &tracer, &verifier, &mut progress);
             let sampler_error = lock(&s.error).take();
             PyResult::Ok((result, sampler_error, progress_error))
         })??;
@@ -826,10 +827,15 @@ impl PyRun {
         let report = match result {
             Ok(r) => r,
             Err(e) => {
-                let err = store_err(e);
-                if let Some(cause) = sampler_error {
-                    err.set_cause(py, Some(cause));
-                }
+                // A Python sampler's failure: a SamplerError whose cause is its exception.
+                let err = match sampler_error {
+                    Some(cause) => {
+                        let err = crate::errors::simple(py, "SamplerError", e.to_string());
+                        err.set_cause(py, Some(cause));
+                        err
+                    }
+                    None => store_err(e),
+                };
                 return Err(err);
             }
         };

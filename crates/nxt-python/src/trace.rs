@@ -116,12 +116,12 @@ pub(crate) struct PyTrace {
 impl PyTrace {
     /// A trace read from its JSON (`docs/trace-json.md`), for `source`.
     #[classmethod]
-    #[pyo3(signature = (json, source, *, name="<string>".to_owned(), keep_first=2, keep_last=1, max_value_chars=100))]
+    #[pyo3(signature = (json, source, *, name="<string>", keep_first=2, keep_last=1, max_value_chars=100))]
     fn from_json(
         _cls: &Bound<'_, PyType>,
         json: &str,
         source: String,
-        name: String,
+        name: &str,
         keep_first: usize,
         keep_last: usize,
         max_value_chars: usize,
@@ -130,7 +130,7 @@ impl PyTrace {
         Ok(PyTrace {
             trace,
             source,
-            name,
+            name: name.to_owned(),
             options: render_options(keep_first, keep_last, max_value_chars),
         })
     }
@@ -308,12 +308,12 @@ fn trace_options(
 /// A program that fails, loops or eats memory still gives a trace (see
 /// `Trace.ending`); a program that does not compile raises `SyntaxErrorInProgram`.
 #[pyfunction]
-#[pyo3(signature = (source, *, name="<string>".to_owned(), keep_first=2, keep_last=1, max_value_chars=100, max_steps=10_000, timeout=2.0, memory_limit=Some(2 << 30), value_capture_chars=8192, python=None))]
+#[pyo3(signature = (source, *, name="<string>", keep_first=2, keep_last=1, max_value_chars=100, max_steps=10_000, timeout=2.0, memory_limit=Some(2 << 30), value_capture_chars=8192, python=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn trace(
     py: Python<'_>,
     source: String,
-    name: String,
+    name: &str,
     keep_first: usize,
     keep_last: usize,
     max_value_chars: usize,
@@ -324,13 +324,16 @@ pub(crate) fn trace(
     python: Option<PathBuf>,
 ) -> PyResult<PyTrace> {
     let options = trace_options(max_steps, timeout, memory_limit, value_capture_chars)?;
-    let program = Program::new(name, source);
-    let trace = interruptible(py, |_| {
-        let tracer = crate::engines::tracer(python, 1)?;
-        tracer
-            .trace(&program, &options)
-            .map_err(|e| crate::errors::trace(e, Some(&program.source)))
-    })??;
+    let program = Program::new(name.to_owned(), source);
+    let (trace, program) = interruptible(py, move |_| {
+        let traced = crate::engines::tracer(python, 1).and_then(|tracer| {
+            tracer
+                .trace(&program, &options)
+                .map_err(|e| crate::errors::trace(e, Some(&program.source)))
+        });
+        (traced, program)
+    })?;
+    let trace = trace?;
     Ok(PyTrace {
         trace,
         source: program.source,
@@ -378,39 +381,40 @@ pub(crate) fn trace_many(
         })
         .collect::<PyResult<_>>()?;
     let workers = crate::engines::workers(jobs).min(programs.len().max(1));
-    let results = interruptible(
-        py,
-        |cancel| -> PyResult<Vec<Option<Result<Trace, nxt_trace::TraceError>>>> {
-            let tracer = crate::engines::tracer(python, workers)?;
-            let next = AtomicUsize::new(0);
-            let mut out: Vec<Option<Result<Trace, nxt_trace::TraceError>>> =
-                (0..programs.len()).map(|_| None).collect();
-            let done: Vec<Vec<(usize, Result<Trace, nxt_trace::TraceError>)>> =
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = (0..workers)
-                        .map(|_| {
-                            s.spawn(|| {
-                                let mut mine = Vec::new();
-                                while !cancel.is_set() {
-                                    let i = next.fetch_add(1, Ordering::Relaxed);
-                                    let Some(p) = programs.get(i) else { break };
-                                    mine.push((i, tracer.trace(p, &options)));
-                                }
-                                mine
-                            })
+    type Traced = Vec<Option<Result<Trace, nxt_trace::TraceError>>>;
+    let (programs, results) = interruptible(py, move |cancel| {
+        let tracer = match crate::engines::tracer(python, workers) {
+            Ok(t) => t,
+            Err(e) => return (programs, Err(e)),
+        };
+        let next = AtomicUsize::new(0);
+        let mut out: Traced = (0..programs.len()).map(|_| None).collect();
+        let done: Vec<Vec<(usize, Result<Trace, nxt_trace::TraceError>)>> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut mine = Vec::new();
+                            while !cancel.is_set() {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                let Some(p) = programs.get(i) else { break };
+                                mine.push((i, tracer.trace(p, &options)));
+                            }
+                            mine
                         })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or_default())
-                        .collect()
-                });
-            for (i, r) in done.into_iter().flatten() {
-                out[i] = Some(r);
-            }
-            Ok(out)
-        },
-    )??;
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+        for (i, r) in done.into_iter().flatten() {
+            out[i] = Some(r);
+        }
+        (programs, PyResult::Ok(out))
+    })?;
+    let results = results?;
     let render = render_options(keep_first, keep_last, max_value_chars);
     let mut out = Vec::with_capacity(results.len());
     for (program, result) in programs.into_iter().zip(results) {
@@ -446,13 +450,13 @@ pub(crate) fn trace_many(
 /// inline comments, or with `format` a SemCoder-style scratchpad or an LDB-style
 /// listing. Runs nothing.
 #[pyfunction]
-#[pyo3(signature = (source, trace, *, name="<string>".to_owned(), keep_first=2, keep_last=1, max_value_chars=100, format="next", max_tokens=None))]
+#[pyo3(signature = (source, trace, *, name="<string>", keep_first=2, keep_last=1, max_value_chars=100, format="next", max_tokens=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn render(
     py: Python<'_>,
     source: String,
     trace: &Bound<'_, PyAny>,
-    name: String,
+    name: &str,
     keep_first: usize,
     keep_last: usize,
     max_value_chars: usize,
@@ -470,5 +474,5 @@ pub(crate) fn render(
     };
     let options = render_options(keep_first, keep_last, max_value_chars);
     let format = format_of(format)?;
-    py.detach(|| render_text(&name, &source, &trace, &options, format, max_tokens))
+    py.detach(|| render_text(name, &source, &trace, &options, format, max_tokens))
 }

@@ -77,9 +77,7 @@ impl PyTask {
     /// The task from a dict with the fields of a tasks JSONL line.
     #[classmethod]
     fn from_dict(_cls: &Bound<'_, PyType>, d: &Bound<'_, PyAny>) -> PyResult<PyTask> {
-        Ok(PyTask {
-            inner: de_from_py(d, "task")?,
-        })
+        Ok(PyTask { inner: task_of(d)? })
     }
 
     /// The task from one line of JSON.
@@ -219,7 +217,7 @@ impl PySample {
     #[classmethod]
     fn from_dict(_cls: &Bound<'_, PyType>, d: &Bound<'_, PyAny>) -> PyResult<PySample> {
         Ok(PySample {
-            inner: de_from_py(d, "sample")?,
+            inner: sample_of(d)?,
         })
     }
 
@@ -271,11 +269,76 @@ impl PySample {
     }
 }
 
+/// The kind of each field of a record: `s` a string, `o` an optional string, `l` a
+/// list of strings, `m` a dict; for errors that name the field.
+fn check_fields(obj: &Bound<'_, PyAny>, what: &str, fields: &[(&str, char)]) -> PyResult<()> {
+    let Ok(d) = obj.cast::<PyDict>() else {
+        return Err(crate::errors::invalid(format!(
+            "{what}: expected a {} or a dict, found a {}",
+            if what == "task" { "Task" } else { "Sample" },
+            obj.get_type().name()?
+        )));
+    };
+    for (key, value) in d.iter() {
+        let key: String = key.extract()?;
+        let Some((_, kind)) = fields.iter().find(|(f, _)| *f == key) else {
+            return Err(crate::errors::invalid(format!(
+                "{what}: unknown field `{key}`"
+            )));
+        };
+        let ok = match kind {
+            's' => value.extract::<String>().is_ok(),
+            'o' => value.is_none() || value.extract::<String>().is_ok(),
+            'l' => {
+                !value.is_instance_of::<pyo3::types::PyString>()
+                    && value.extract::<Vec<String>>().is_ok()
+            }
+            _ => value.is_none() || value.cast::<PyDict>().is_ok(),
+        };
+        if !ok {
+            let expected = match kind {
+                's' => "a string",
+                'o' => "a string or None",
+                'l' => "a list of strings",
+                _ => "a dict",
+            };
+            return Err(crate::errors::invalid(format!(
+                "{what}: field `{key}`: expected {expected}, found a {}",
+                value.get_type().name()?
+            )));
+        }
+    }
+    for (key, kind) in fields {
+        if matches!(kind, 's' | 'l') && !d.contains(*key)? {
+            return Err(crate::errors::invalid(format!(
+                "{what}: missing field `{key}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A task given as a `Task` or as a dict.
 pub(crate) fn task_of(obj: &Bound<'_, PyAny>) -> PyResult<Task> {
     match obj.cast::<PyTask>() {
         Ok(t) => Ok(t.borrow().inner.clone()),
-        Err(_) => de_from_py(obj, "task"),
+        Err(_) => {
+            check_fields(
+                obj,
+                "task",
+                &[
+                    ("task_id", 's'),
+                    ("prompt", 's'),
+                    ("code", 's'),
+                    ("tests", 'l'),
+                    ("setup", 'o'),
+                    ("entry_point", 'o'),
+                    ("solution", 'o'),
+                    ("meta", 'm'),
+                ],
+            )?;
+            de_from_py(obj, "task")
+        }
     }
 }
 
@@ -283,7 +346,19 @@ pub(crate) fn task_of(obj: &Bound<'_, PyAny>) -> PyResult<Task> {
 pub(crate) fn sample_of(obj: &Bound<'_, PyAny>) -> PyResult<Sample> {
     match obj.cast::<PySample>() {
         Ok(s) => Ok(s.borrow().inner.clone()),
-        Err(_) => de_from_py(obj, "sample"),
+        Err(_) => {
+            check_fields(
+                obj,
+                "sample",
+                &[
+                    ("task_id", 's'),
+                    ("sample_id", 's'),
+                    ("code", 's'),
+                    ("meta", 'm'),
+                ],
+            )?;
+            de_from_py(obj, "sample")
+        }
     }
 }
 
@@ -474,6 +549,9 @@ impl PyVerification {
     }
     fn __len__(&self) -> usize {
         self.results.len()
+    }
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyIterator>> {
+        pyo3::types::PyList::new(py, self.results())?.try_iter()
     }
     fn __getitem__(&self, index: isize) -> PyResult<PyCheckResult> {
         let n = self.results.len() as isize;

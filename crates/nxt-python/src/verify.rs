@@ -92,32 +92,10 @@ pub(crate) fn verify(
         Some(s) if s.is_none() => tasks.iter().map(Sample::of_task).collect(),
         Some(s) => samples_of(s)?,
     };
-    let mut by_id: HashMap<&str, &Task> = HashMap::new();
-    for t in &tasks {
-        if by_id.insert(&t.task_id, t).is_some() {
-            return Err(crate::errors::invalid(format!(
-                "tasks: duplicate task_id {:?}",
-                t.task_id
-            )));
-        }
-    }
-    let pairs: Vec<(&Task, &Sample)> = samples
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            by_id
-                .get(s.task_id.as_str())
-                .map(|t| (*t, s))
-                .ok_or_else(|| {
-                    crate::errors::invalid(format!(
-                        "samples[{i}]: no task {:?} among the tasks",
-                        s.task_id
-                    ))
-                })
-        })
-        .collect::<PyResult<_>>()?;
-    let workers = crate::engines::workers(jobs).min(pairs.len().max(1));
-    let results = interruptible(py, |cancel| -> PyResult<Vec<CheckResult>> {
+    check_pairs(&tasks, &samples)?;
+    let workers = crate::engines::workers(jobs).min(samples.len().max(1));
+    let results = interruptible(py, move |cancel| -> PyResult<Vec<CheckResult>> {
+        let pairs = check_pairs(&tasks, &samples)?;
         let verifier = crate::engines::verifier(python, workers)?;
         let mut out: Vec<Option<CheckResult>> = (0..pairs.len()).map(|_| None).collect();
         let mut error = None;
@@ -143,6 +121,37 @@ pub(crate) fn verify(
             .collect()
     })??;
     Ok(PyVerification { results })
+}
+
+/// Each sample with its task; an unknown task or a duplicate task id is an error.
+fn check_pairs<'a>(
+    tasks: &'a [Task],
+    samples: &'a [Sample],
+) -> PyResult<Vec<(&'a Task, &'a Sample)>> {
+    let mut by_id: HashMap<&str, &Task> = HashMap::new();
+    for t in tasks {
+        if by_id.insert(&t.task_id, t).is_some() {
+            return Err(crate::errors::invalid(format!(
+                "tasks: duplicate task_id {:?}",
+                t.task_id
+            )));
+        }
+    }
+    samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            by_id
+                .get(s.task_id.as_str())
+                .map(|t| (*t, s))
+                .ok_or_else(|| {
+                    crate::errors::invalid(format!(
+                        "samples[{i}]: no task {:?} among the tasks",
+                        s.task_id
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// The unbiased estimate of pass@k from `n` samples of which `c` passed (Chen et al.
