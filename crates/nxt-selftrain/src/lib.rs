@@ -18,7 +18,13 @@
 //!   bindings wrap a Python callable).
 //!
 //! A run lives in one SQLite database, its [`Store`]: configuration, task sets,
-//! iterations, prompts by SHA-256, samples, verdicts and exports. Samples live in
+//! iterations, checkpoints, prompts by SHA-256, samples, verdicts, dev-set evaluations
+//! and exports. [`Run::evaluate`] measures a checkpoint's end-to-end fix rate on the
+//! dev set (unbiased pass@1, 5, 10, 25, with and without traces in the prompt),
+//! [`Run::best_iteration`] picks the best, [`Run::report`] renders the run as a text
+//! table or an HTML page with an SVG plot. The loop samples through [`SlotSampler`]:
+//! every [`Sampler`] is one, and [`SlotReplay`] answers by slot, so a resumed replay
+//! run is served exactly like one that ran through. Samples live in
 //! *slots* planned before sampling and filled in one transaction per request, so a run
 //! killed at any moment continues without losing a sample or storing one twice.
 //!

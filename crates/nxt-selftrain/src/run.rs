@@ -886,7 +886,9 @@ impl Run {
                 total: todo,
             });
         }
-        for chunk in programs.chunks(64) {
+        // Batches wide enough that a program running into its time limit does not
+        // leave the other workers idle for long (a batch ends with its slowest check).
+        for chunk in programs.chunks(256) {
             self.check_interrupt(scope)?;
             let samples: Vec<Sample> = chunk
                 .iter()
