@@ -39,6 +39,20 @@ impl<T> Cache<T> {
         Ok(value)
     }
 
+    /// The cached value if it runs `python` (with any number of workers), else a new
+    /// one as [`Cache::get`] makes it: for calls that run one job at a time.
+    fn get_any(&self, key: Key, build: impl FnOnce(&Key) -> PyResult<T>) -> PyResult<Arc<T>> {
+        {
+            let slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(((python, _), v)) = slot.as_ref()
+                && *python == key.0
+            {
+                return Ok(v.clone());
+            }
+        }
+        self.get(key, build)
+    }
+
     fn clear(&self, forget: bool) {
         let old = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
         if forget {
@@ -56,17 +70,25 @@ pub(crate) fn workers(jobs: Option<usize>) -> usize {
         .max(1)
 }
 
+fn build_tracer((python, workers): &Key) -> PyResult<CPythonTracer> {
+    let mut b = CPythonTracerBuilder::new();
+    b.workers(*workers);
+    if let Some(p) = python {
+        b.python(p);
+    }
+    b.build().map_err(|e| crate::errors::trace(e, None))
+}
+
 /// A tracer with `workers` workers running `python` (else `NXT_PYTHON`, else
 /// `python3`). Call without the GIL: the first call starts processes.
 pub(crate) fn tracer(python: Option<PathBuf>, workers: usize) -> PyResult<Arc<CPythonTracer>> {
-    TRACERS.get((python, workers), |(python, workers)| {
-        let mut b = CPythonTracerBuilder::new();
-        b.workers(*workers);
-        if let Some(p) = python {
-            b.python(p);
-        }
-        b.build().map_err(|e| crate::errors::trace(e, None))
-    })
+    TRACERS.get((python, workers), build_tracer)
+}
+
+/// A tracer running `python` for one program at a time: the cached one whatever its
+/// number of workers, else one with one worker.
+pub(crate) fn any_tracer(python: Option<PathBuf>) -> PyResult<Arc<CPythonTracer>> {
+    TRACERS.get_any((python, 1), build_tracer)
 }
 
 /// A verifier, as [`tracer`].

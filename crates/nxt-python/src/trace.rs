@@ -326,7 +326,7 @@ pub(crate) fn trace(
     let options = trace_options(max_steps, timeout, memory_limit, value_capture_chars)?;
     let program = Program::new(name.to_owned(), source);
     let (trace, program) = interruptible(py, move |_| {
-        let traced = crate::engines::tracer(python, 1).and_then(|tracer| {
+        let traced = crate::engines::any_tracer(python).and_then(|tracer| {
             tracer
                 .trace(&program, &options)
                 .map_err(|e| crate::errors::trace(e, Some(&program.source)))

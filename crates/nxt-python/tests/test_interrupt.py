@@ -51,3 +51,31 @@ def test_ctrl_c_interrupts_verify():
 def test_ctrl_c_interrupts_trace():
     elapsed = interrupt('trace("while True:\\n    pass\\n", timeout=30.0)')
     assert elapsed < 5.0
+
+
+def test_long_calls_release_the_gil():
+    import threading
+
+    import nxt
+
+    ticks = 0
+    stop = threading.Event()
+
+    def tick() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=tick)
+    thread.start()
+    try:
+        task = nxt.Task("sleep", "", "import time\ntime.sleep(0.5)\n", ["assert True"])
+        before = ticks
+        assert nxt.verify([task])[0].passed
+        during = ticks - before
+    finally:
+        stop.set()
+        thread.join()
+    # The other thread ran all along (about 500 ticks; far more than none).
+    assert during > 50
