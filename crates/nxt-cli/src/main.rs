@@ -41,7 +41,19 @@ enum Command {
     Data(data_cmd::DataArgs),
     /// NExT self-training runs: select hard problems, sample, verify, filter, export.
     Selftrain(selftrain_cmd::SelftrainArgs),
+    /// The RustPython engine's worker: runs one job read from standard input (started
+    /// by `--engine rustpython`, not by hand).
+    #[cfg(feature = "rustpython")]
+    #[command(name = "__rustpython-worker", hide = true)]
+    RustpythonWorker {
+        /// The harness: trace, verify or exec.
+        harness: String,
+    },
 }
+
+/// The name of the hidden subcommand of the RustPython engine's worker.
+#[cfg(feature = "rustpython")]
+pub(crate) const RUSTPYTHON_WORKER: &str = "__rustpython-worker";
 
 /// An error caused by the user's input: exit code 2.
 #[derive(Debug)]
@@ -56,6 +68,21 @@ impl std::fmt::Display for BadInput {
 impl std::error::Error for BadInput {}
 
 fn main() -> ExitCode {
+    #[cfg(feature = "rustpython")]
+    {
+        // The worker starts before anything else (no argument parsing beyond its own).
+        let mut args = std::env::args();
+        if args.nth(1).as_deref() == Some(RUSTPYTHON_WORKER) {
+            let name = args.next().unwrap_or_default();
+            match nxt_rustpython::Harness::from_name(&name) {
+                Some(harness) => nxt_rustpython::worker_main(harness),
+                None => {
+                    eprintln!("nxt: {RUSTPYTHON_WORKER}: unknown harness {name:?}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Trace(args) => trace_cmd::run(args),
@@ -63,6 +90,8 @@ fn main() -> ExitCode {
         Command::Prompt(args) => prompt_cmd::run(args),
         Command::Data(args) => data_cmd::run(args),
         Command::Selftrain(args) => selftrain_cmd::run(args),
+        #[cfg(feature = "rustpython")]
+        Command::RustpythonWorker { .. } => unreachable!("handled before parsing"),
     };
     match result {
         Ok(code) => ExitCode::from(code),

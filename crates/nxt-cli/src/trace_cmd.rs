@@ -44,6 +44,11 @@ pub(crate) struct TraceArgs {
     /// The CPython that runs the programs (default: `python3` on PATH).
     #[arg(long, env = "NXT_PYTHON", value_name = "PATH")]
     python: Option<PathBuf>,
+    /// The Python engine that runs the programs: CPython workers, or the embedded
+    /// RustPython engine (needs an `nxt` built with `--features rustpython`; no CPython
+    /// needed; docs/engines.md).
+    #[arg(long, value_enum, default_value_t = EngineArg::Cpython, value_name = "ENGINE")]
+    engine: EngineArg,
     /// Print the captured trace as JSON instead of rendering it (with --out-dir, write
     /// DIR/<name>.json beside DIR/<name>.py).
     #[arg(long)]
@@ -62,6 +67,59 @@ pub(crate) struct TraceArgs {
     /// write DIR/<name>.txt.
     #[arg(long, value_enum, default_value_t = FormatArg::Next, value_name = "FORMAT")]
     format: FormatArg,
+}
+
+/// The values of `--engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EngineArg {
+    /// CPython: warm zygote workers, one forked child per program.
+    Cpython,
+    /// The embedded RustPython engine: one worker process per program.
+    Rustpython,
+}
+
+/// The RustPython worker: this very binary's hidden `__rustpython-worker` subcommand.
+#[cfg(feature = "rustpython")]
+pub(crate) fn rustpython_worker() -> Result<nxt_rustpython::Worker> {
+    let exe = std::env::current_exe().context("finding the nxt executable")?;
+    Ok(nxt_rustpython::Worker::new(exe).arg(crate::RUSTPYTHON_WORKER))
+}
+
+/// The error of `--engine rustpython` in an `nxt` built without it.
+#[cfg(not(feature = "rustpython"))]
+pub(crate) fn no_rustpython() -> anyhow::Error {
+    BadInput(
+        "this nxt was built without the RustPython engine: build it with \
+         `cargo build --release -p nxt-cli --features rustpython`"
+            .into(),
+    )
+    .into()
+}
+
+/// A tracer of either engine.
+pub(crate) enum EngineTracer {
+    CPython(CPythonTracer),
+    #[cfg(feature = "rustpython")]
+    RustPython(nxt_rustpython::RustPythonTracer),
+}
+
+impl EngineTracer {
+    fn trace(&self, program: &Program, options: &TraceOptions) -> Result<Trace> {
+        let syntax = |e: TraceError| -> anyhow::Error {
+            match e {
+                e @ TraceError::Syntax { .. } => BadInput(e.to_string()).into(),
+                other => anyhow::Error::new(other),
+            }
+        };
+        match self {
+            EngineTracer::CPython(t) => t.trace(program, options).map_err(syntax),
+            #[cfg(feature = "rustpython")]
+            EngineTracer::RustPython(t) => t.trace(program, options).map_err(|e| match e {
+                nxt_rustpython::EngineError::Trace(e) => syntax(e),
+                other => anyhow::Error::new(other),
+            }),
+        }
+    }
 }
 
 /// The values of `--format`.
@@ -129,18 +187,33 @@ impl TraceArgs {
         })
     }
 
-    fn tracer(&self, workers: usize) -> Result<CPythonTracer> {
+    fn tracer(&self, workers: usize) -> Result<EngineTracer> {
+        if self.engine == EngineArg::Rustpython {
+            #[cfg(feature = "rustpython")]
+            {
+                let tracer = nxt_rustpython::RustPythonTracerBuilder::new()
+                    .worker(rustpython_worker()?)
+                    .workers(workers)
+                    .build()?;
+                return Ok(EngineTracer::RustPython(tracer));
+            }
+            #[cfg(not(feature = "rustpython"))]
+            return Err(no_rustpython());
+        }
         let mut builder = CPythonTracerBuilder::new();
         builder.workers(workers);
         if let Some(python) = &self.python {
             builder.python(python);
         }
-        builder.build().map_err(|e| match e {
-            TraceError::Sandbox(e @ nxt::sandbox::SandboxError::InterpreterNotFound { .. }) => {
-                BadInput(e.to_string()).into()
-            }
-            other => anyhow::Error::new(other),
-        })
+        builder
+            .build()
+            .map(EngineTracer::CPython)
+            .map_err(|e| match e {
+                TraceError::Sandbox(e @ nxt::sandbox::SandboxError::InterpreterNotFound { .. }) => {
+                    BadInput(e.to_string()).into()
+                }
+                other => anyhow::Error::new(other),
+            })
     }
 }
 
@@ -215,11 +288,8 @@ fn syntax(name: &str, e: InlineError) -> anyhow::Error {
     }
 }
 
-fn trace_one(tracer: &CPythonTracer, program: &Program, options: &TraceOptions) -> Result<Trace> {
-    tracer.trace(program, options).map_err(|e| match e {
-        e @ TraceError::Syntax { .. } => BadInput(e.to_string()).into(),
-        other => anyhow::Error::new(other),
-    })
+fn trace_one(tracer: &EngineTracer, program: &Program, options: &TraceOptions) -> Result<Trace> {
+    tracer.trace(program, options)
 }
 
 fn render(
@@ -373,7 +443,7 @@ fn run_many(
 }
 
 fn one(
-    tracer: &CPythonTracer,
+    tracer: &EngineTracer,
     file: &str,
     name: &str,
     dir: &Path,
@@ -413,6 +483,21 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(not(feature = "rustpython"))]
+    #[test]
+    fn the_rustpython_engine_needs_the_feature() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: TraceArgs,
+        }
+        let cli = Cli::parse_from(["nxt", "--engine", "rustpython", "x.py"]);
+        let err = cli.args.tracer(1).err().expect("no engine");
+        let bad = err.downcast_ref::<BadInput>().expect("bad input");
+        assert!(bad.0.contains("--features rustpython"), "{bad}");
+    }
 
     #[test]
     fn byte_sizes_parse() {

@@ -26,7 +26,7 @@ use nxt::data::{self, DataError, InvalidLine, OnInvalid, ResultsWriter};
 use nxt::verify::{PythonVerifier, PythonVerifierBuilder, Summary, VerifyError};
 
 use crate::BadInput;
-use crate::trace_cmd::parse_bytes;
+use crate::trace_cmd::{EngineArg, parse_bytes};
 
 /// How many non-passing checks are listed on stderr when there is no `--out`.
 const LISTED_FAILURES: usize = 20;
@@ -76,6 +76,36 @@ pub(crate) struct VerifyArgs {
     /// The CPython that runs the programs (default: `python3` on PATH).
     #[arg(long, env = "NXT_PYTHON", value_name = "PATH")]
     python: Option<PathBuf>,
+    /// The Python engine that runs the checks: CPython workers, or the embedded
+    /// RustPython engine (needs an `nxt` built with `--features rustpython`; no CPython
+    /// needed). A program RustPython cannot run like CPython is reported as
+    /// unsupported and not verified (docs/engines.md).
+    #[arg(long, value_enum, default_value_t = EngineArg::Cpython, value_name = "ENGINE")]
+    engine: EngineArg,
+}
+
+/// A verifier of either engine.
+enum EngineVerifier {
+    CPython(PythonVerifier),
+    #[cfg(feature = "rustpython")]
+    RustPython(nxt_rustpython::RustPythonVerifier),
+}
+
+impl EngineVerifier {
+    fn verify_each<F>(&self, pairs: &[(&Task, &Sample)], options: &VerifyOptions, mut f: F)
+    where
+        F: FnMut(usize, Result<CheckResult, anyhow::Error>) -> ControlFlow<()>,
+    {
+        match self {
+            EngineVerifier::CPython(v) => {
+                v.verify_each(pairs, options, |i, r| f(i, r.map_err(anyhow::Error::new)));
+            }
+            #[cfg(feature = "rustpython")]
+            EngineVerifier::RustPython(v) => {
+                v.verify_each(pairs, options, |i, r| f(i, r.map_err(anyhow::Error::new)));
+            }
+        }
+    }
 }
 
 impl VerifyArgs {
@@ -106,18 +136,33 @@ impl VerifyArgs {
         }
     }
 
-    fn verifier(&self, workers: usize) -> Result<PythonVerifier> {
+    fn verifier(&self, workers: usize) -> Result<EngineVerifier> {
+        if self.engine == EngineArg::Rustpython {
+            #[cfg(feature = "rustpython")]
+            {
+                let verifier = nxt_rustpython::RustPythonVerifierBuilder::new()
+                    .worker(crate::trace_cmd::rustpython_worker()?)
+                    .workers(workers)
+                    .build()?;
+                return Ok(EngineVerifier::RustPython(verifier));
+            }
+            #[cfg(not(feature = "rustpython"))]
+            return Err(crate::trace_cmd::no_rustpython());
+        }
         let mut builder = PythonVerifierBuilder::new();
         builder.workers(workers);
         if let Some(python) = &self.python {
             builder.python(python);
         }
-        builder.build().map_err(|e| match e {
-            VerifyError::Sandbox(e @ nxt::sandbox::SandboxError::InterpreterNotFound { .. }) => {
-                BadInput(e.to_string()).into()
-            }
-            other => anyhow::Error::new(other),
-        })
+        builder
+            .build()
+            .map(EngineVerifier::CPython)
+            .map_err(|e| match e {
+                VerifyError::Sandbox(
+                    e @ nxt::sandbox::SandboxError::InterpreterNotFound { .. },
+                ) => BadInput(e.to_string()).into(),
+                other => anyhow::Error::new(other),
+            })
     }
 }
 

@@ -41,8 +41,10 @@ mod support;
 mod worker;
 
 use std::ffi::OsString;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use nxt_core::{
     CheckResult, Program, Sample, Task, Trace, TraceOptions, Tracer, Verifier, VerifyOptions,
@@ -406,6 +408,52 @@ impl RustPythonVerifier {
     /// What isolation the checks get on this machine.
     pub fn isolation_report(&self) -> &IsolationReport {
         self.pool.isolation_report()
+    }
+
+    /// Verifies many pairs on all slots at once, handing each result to `on_result`
+    /// (on the calling thread) as soon as it is ready, with its index in `pairs`, as
+    /// [`nxt_verify::PythonVerifier::verify_each`]: completion order; returning
+    /// [`ControlFlow::Break`] stops handing out new checks. Returns how many pairs
+    /// were verified.
+    pub fn verify_each<F>(
+        &self,
+        pairs: &[(&Task, &Sample)],
+        options: &VerifyOptions,
+        mut on_result: F,
+    ) -> usize
+    where
+        F: FnMut(usize, Result<CheckResult, EngineError>) -> ControlFlow<()>,
+    {
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let threads = self.pool.workers().min(pairs.len()).max(1);
+        let (tx, rx) = mpsc::channel();
+        let mut handed = 0;
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let (next, stop) = (&next, &stop);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((task, sample)) = pairs.get(i) else {
+                            break;
+                        };
+                        if tx.send((i, self.verify(task, sample, options))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for (i, result) in rx {
+                handed += 1;
+                if on_result(i, result).is_break() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        });
+        handed
     }
 }
 

@@ -94,7 +94,7 @@ def _rewrite(source, tree):
             pos = at(node.lineno, node.col_offset) + len(keyword)
             edits.append((pos, 2, " " + name + "(None)"))
         else:
-            edits.append((at(value.lineno, value.col_offset), 2, name + "(("))
+            edits.append((at(value.lineno, value.col_offset), 2, " " + name + "(("))
             edits.append((at(value.end_lineno, value.end_col_offset), 0, "))"))
 
     for node in _ast.walk(tree):
@@ -136,9 +136,146 @@ def _compile(source, filename):
     except ValueError as e:
         return None, {"message": str(e), "line": 1, "column": 1}
     try:
-        return compile(_rewrite(source, tree), filename, "exec", dont_inherit=True), None
+        rewritten = _rewrite(source, tree)
+        code = compile(rewritten, filename, "exec", dont_inherit=True)
+        # instruction positions are those of the rewritten source
+        _map_comprehensions(_ast.parse(rewritten, filename, "exec"), code)
     except SyntaxError as e:
         return None, {"message": e.msg or "invalid syntax", "line": e.lineno or 1, "column": e.offset or 1}
+    return code, None
+
+
+# Inlined comprehensions. RustPython runs list, set and dict comprehensions in the
+# frame of the function that contains them (PEP 709), where CPython 3.11 gives them a
+# frame of their own, which is not traced: their variables then show in the
+# function's locals, and the lines of their bodies give the function line events.
+# For each traced code object: the names bound only by its comprehensions (left out
+# of its steps) and the instructions that run inside them (their line events are
+# dropped: CPython 3.11 gives none, and the function's locals then show the
+# comprehension's variables, also those that shadow the function's own).
+_comp_names = {}  # id(code) -> frozenset of names
+_comp_inside = {}  # id(code) -> frozenset of instruction indices
+_INLINED = (_ast.ListComp, _ast.SetComp, _ast.DictComp)
+_SCOPES = (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef, _ast.Lambda, _ast.GeneratorExp)
+
+
+def _targets(node, out):
+    for n in _ast.walk(node):
+        if isinstance(n, _ast.Name):
+            out.add(n.id)
+
+
+def _scope_facts(scope):
+    """(names bound only by inlined comprehensions, [(comprehension, its first
+    iterable)] of the outermost inlined comprehensions)."""
+    comp_names, bound, inner_lines, own_lines = set(), set(), set(), set()
+    comps = []
+    args = getattr(scope, "args", None)
+    if args is not None:
+        for a in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
+            if a is not None:
+                bound.add(a.arg)
+
+    def visit(node, inside):
+        if isinstance(node, _INLINED):
+            if not inside:
+                own_lines.add(node.lineno)
+                comps.append((node, node.generators[0].iter))
+            gens = node.generators
+            for i, g in enumerate(gens):
+                _targets(g.target, comp_names)
+                visit(g.iter, inside or i > 0)
+                visit(g.target, True)
+                for cond in g.ifs:
+                    visit(cond, True)
+            for part in ("elt", "key", "value"):
+                sub = getattr(node, part, None)
+                if sub is not None:
+                    visit(sub, True)
+            return
+        if isinstance(node, _SCOPES) and node is not scope:
+            # a nested scope: its name (and decorators, defaults) belong here
+            if not isinstance(node, (_ast.Lambda, _ast.GeneratorExp)):
+                bound.add(node.name)
+            if hasattr(node, "lineno"):
+                (inner_lines if inside else own_lines).add(node.lineno)
+            if isinstance(node, _ast.GeneratorExp):
+                visit(node.generators[0].iter, inside)
+            return
+        if isinstance(node, _ast.Name) and isinstance(node.ctx, (_ast.Store, _ast.Del)) and not inside:
+            bound.add(node.id)
+        elif isinstance(node, _ast.NamedExpr):
+            _targets(node.target, bound)
+        elif isinstance(node, (_ast.Import, _ast.ImportFrom)):
+            for alias in node.names:
+                bound.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, _ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (_ast.Global, _ast.Nonlocal)):
+            bound.update(node.names)
+        if hasattr(node, "lineno"):
+            if inside:
+                inner_lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+            else:
+                own_lines.add(node.lineno)
+        for child in _ast.iter_child_nodes(node):
+            visit(child, inside)
+
+    for child in (scope.body if not isinstance(scope, _ast.Lambda) else []):
+        visit(child, False)
+    return frozenset(comp_names - bound), comps
+
+
+def _within(pos, node):
+    line, end_line, col, end_col = pos
+    if line is None or col is None or end_line is None or end_col is None:
+        return False
+    return (line, col) >= (node.lineno, node.col_offset) and (end_line, end_col) <= (
+        node.end_lineno,
+        node.end_col_offset,
+    )
+
+
+def _inside(code, comps):
+    """The instructions of `code` that run inside its inlined comprehensions: from
+    the first one after the first iterable's evaluation to the comprehension's last."""
+    if not comps:
+        return frozenset()
+    positions = list(code.co_positions())
+    out = set()
+    for comp, first_iter in comps:
+        idx = [i for i, p in enumerate(positions) if _within(p, comp)]
+        if not idx:
+            continue
+        i, hi = idx[0], idx[-1]
+        while i <= hi and _within(positions[i], first_iter):
+            i += 1
+        lines = range(comp.lineno, comp.end_lineno + 1)
+        out.update(j for j in range(i, hi + 1) if positions[j][0] in lines)
+    return frozenset(out)
+
+
+def _map_comprehensions(tree, code):
+    _comp_names.clear()
+    _comp_inside.clear()
+    facts = {("<module>", 1): _scope_facts(tree)}
+    for node in _ast.walk(tree):
+        if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)):
+            f = _scope_facts(node)
+            facts[(node.name, node.lineno)] = f
+            if node.decorator_list:
+                facts[(node.name, node.decorator_list[0].lineno)] = f
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        key = ("<module>", 1) if c is code else (c.co_name, c.co_firstlineno)
+        f = facts.get(key)
+        if f is not None and (f[0] or f[1]):
+            _comp_names[id(c)] = f[0]
+            _comp_inside[id(c)] = _inside(c, f[1])
+        for const in c.co_consts:
+            if isinstance(const, types.CodeType):
+                stack.append(const)
 
 
 def _enter(self, frame, code):
@@ -234,9 +371,26 @@ def _dispatch(self, frame, event, arg):
     # trace function only decides whether its frame is traced): route them here.
     if event == "call":
         return _global_trace(self, frame, event, arg)
+    if event == "line":
+        inside = _comp_inside.get(id(frame.f_code))
+        # (f_lasti is past the instruction about to run, in bytes)
+        if inside and frame.f_lasti // 2 - 1 in inside:
+            return self.local_trace  # inside an inlined comprehension
     return _local_trace_rp(self, frame, event, arg)
 
 
 Recorder.global_trace = _dispatch
+_changes = Recorder.changes
+
+
+def _changes_rp(self, st, frame):
+    items = _changes(self, st, frame)
+    hidden = _comp_names.get(id(frame.f_code))
+    if hidden and items:
+        items = [item for item in items if item[0] not in hidden]
+    return items
+
+
+Recorder.changes = _changes_rp
 Recorder.enter = _enter
 Recorder.leave = _leave

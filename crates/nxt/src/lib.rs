@@ -13,6 +13,7 @@
 //! | [`verify`] | `nxt-verify` | test-based verification, verdicts, pass@k | `verify` (default) |
 //! | [`data`] | `nxt-data` | tasks, samples and results JSONL, importers | always |
 //! | [`prompt`] | `nxt-prompt` | NExT repair prompts, token budgets, answer parsing | `prompt` (default) |
+//! | `rustpython` | `nxt-rustpython` | the embedded RustPython engine: trace and verify without CPython | `rustpython` |
 //!
 //! # Example
 //!
@@ -42,6 +43,8 @@ pub use nxt_data as data;
 pub use nxt_inline as inline;
 #[cfg(feature = "prompt")]
 pub use nxt_prompt as prompt;
+#[cfg(feature = "rustpython")]
+pub use nxt_rustpython as rustpython;
 #[cfg(any(feature = "trace", feature = "verify"))]
 pub use nxt_sandbox as sandbox;
 #[cfg(feature = "trace")]

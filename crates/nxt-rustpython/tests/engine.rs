@@ -1,0 +1,185 @@
+//! The engine end to end (needs `--features engine`): traces against CPython's,
+//! limits and outcomes, unsupported programs, the missing-module list.
+#![cfg(feature = "engine")]
+
+use std::time::Duration;
+
+use nxt_core::{
+    Ending, Program, Sample, Task, TraceOptions, Tracer, Verdict, Verifier, VerifyOptions,
+};
+use nxt_rustpython::{
+    EngineError, Harness, MISSING_MODULES, RustPythonTracer, RustPythonTracerBuilder,
+    RustPythonVerifierBuilder, Worker,
+};
+use nxt_sandbox::{ExecPoolBuilder, Job, Limits, Status};
+
+fn worker() -> Worker {
+    Worker::new(env!("CARGO_BIN_EXE_nxt-rustpython-worker"))
+}
+
+fn tracer() -> RustPythonTracer {
+    RustPythonTracerBuilder::new()
+        .worker(worker())
+        .build()
+        .unwrap()
+}
+
+fn task(code: &str, tests: &[&str]) -> (Task, Sample) {
+    let task: Task = serde_json::from_value(serde_json::json!({
+        "task_id": "t", "prompt": "", "code": code, "tests": tests,
+    }))
+    .unwrap();
+    let sample = Sample::of_task(&task);
+    (task, sample)
+}
+
+#[test]
+fn traces_match_cpython_including_returns_yields_and_one_line_loops() {
+    let source = "def f(x):\n    y = x * 2\n    return y + 1\n\n\
+        def g(n):\n    for i in range(n):\n        if i == 2:\n            break\n    return i\n\n\
+        def gen(n):\n    for i in range(n):\n        yield i * i\n\n\
+        def h(s):\n    return [c for c in s if c != 'b']\n\n\
+        s = 0\nfor i in range(3): s += i\nk = 0\nwhile k < 3: k += 1\n\
+        z = f(3) + g(5)\nw = list(gen(3))\nq = h('abc')\n";
+    let program = Program::new("p.py", source);
+    let options = TraceOptions::default();
+    let cpython = nxt_trace::CPythonTracerBuilder::new().build().unwrap();
+    let want = cpython.trace(&program, &options).unwrap();
+    let got = tracer().trace(&program, &options).unwrap();
+    assert_eq!(got.interpreter, "RustPython 0.5.0");
+    assert_eq!(got.steps, want.steps);
+    assert_eq!(got.ending, Ending::Complete);
+}
+
+#[test]
+fn exceptions_and_syntax_errors() {
+    let t = tracer();
+    let got = t
+        .trace(
+            &Program::new("e.py", "def f(d):\n    return d['x']\n\nf({})\n"),
+            &TraceOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(got.exception.as_deref(), Some("KeyError('x')"));
+    assert!(
+        got.steps
+            .iter()
+            .all(|s| s.vars.iter().all(|v| v.name != "__return__"))
+    );
+    let err = t
+        .trace(
+            &Program::new("bad.py", "def f(:\n"),
+            &TraceOptions::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::Trace(nxt_trace::TraceError::Syntax { line: 1, .. })
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn limits_end_runs_as_with_cpython() {
+    let t = tracer();
+    let options = TraceOptions {
+        timeout: 0.5,
+        ..TraceOptions::default()
+    };
+    let got = t
+        .trace(
+            &Program::new("loop.py", "while True:\n    pass\n"),
+            &options,
+        )
+        .unwrap();
+    assert!(
+        matches!(got.ending, Ending::TimeLimit { .. }),
+        "{:?}",
+        got.ending
+    );
+
+    let options = TraceOptions {
+        memory_limit: Some(1 << 30),
+        ..TraceOptions::default()
+    };
+    let got = t
+        .trace(&Program::new("mem.py", "x = [0] * (1 << 31)\n"), &options)
+        .unwrap();
+    assert_eq!(got.ending, Ending::MemoryLimit);
+
+    let v = RustPythonVerifierBuilder::new()
+        .worker(worker())
+        .build()
+        .unwrap();
+    let opts = VerifyOptions {
+        timeout: 0.5,
+        ..VerifyOptions::default()
+    };
+    let (tk, s) = task("def f():\n    while True: pass\n", &["f()"]);
+    assert_eq!(v.verify(&tk, &s, &opts).unwrap().status, Verdict::Timeout);
+    let (tk, s) = task("import os\n", &["os.kill(os.getpid(), 9)"]);
+    assert_eq!(v.verify(&tk, &s, &opts).unwrap().status, Verdict::Crashed);
+    let (tk, s) = task(
+        "def add(a, b):\n    return a - b\n",
+        &["assert add(1, 1) == 2", "assert add(0, 0) == 0"],
+    );
+    let r = v.verify(&tk, &s, &VerifyOptions::default()).unwrap();
+    assert_eq!(r.status, Verdict::Failed);
+    assert_eq!(r.tests[0].exception.as_deref(), Some("AssertionError"));
+    let (tk, s) = task(
+        "def add(a, b):\n    return a + b\n",
+        &["assert add(1, 1) == 2"],
+    );
+    let r = v.verify(&tk, &s, &VerifyOptions::default()).unwrap();
+    assert_eq!(r.status, Verdict::Passed);
+    assert_eq!(r.meta["engine"], "RustPython 0.5.0");
+    // A program that exits before the tests never passes.
+    let (tk, s) = task("import sys\nsys.exit(0)\n", &["assert True"]);
+    assert_eq!(
+        v.verify(&tk, &s, &VerifyOptions::default()).unwrap().status,
+        Verdict::Crashed
+    );
+}
+
+#[test]
+fn unsupported_programs_get_no_trace_and_no_verdict() {
+    let err = tracer()
+        .trace(
+            &Program::new("db.py", "import sqlite3\n"),
+            &TraceOptions::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Unsupported { .. }), "{err}");
+    // found at run time too: an import the static check cannot see
+    let v = RustPythonVerifierBuilder::new()
+        .worker(worker())
+        .build()
+        .unwrap();
+    let (tk, s) = task("m = __import__('ss' + 'l')\n", &["assert m"]);
+    let err = v.verify(&tk, &s, &VerifyOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("`ssl`"), "{err}");
+}
+
+#[test]
+fn the_missing_module_list_is_what_the_engine_lacks() {
+    let mut b = ExecPoolBuilder::new(env!("CARGO_BIN_EXE_nxt-rustpython-worker"));
+    b.arg(Harness::Exec.name());
+    let pool = b.build().unwrap();
+    let program = format!(
+        "imported = []\nfor name in {MISSING_MODULES:?}:\n    try:\n        __import__(name)\n        \
+         imported.append(name)\n    except BaseException:\n        pass\nprint(imported)\n"
+    );
+    let out = pool
+        .run(&Job {
+            payload: program.as_bytes(),
+            limits: Limits {
+                wall_time: Duration::from_secs(30),
+                ..Limits::default()
+            },
+        })
+        .unwrap();
+    assert_eq!(out.status, Status::Exited(0), "{}", out.stderr.text());
+    assert_eq!(out.stdout.text(), "[]\n");
+}
