@@ -698,8 +698,7 @@ fn interrupted(what: &str, again: &str) -> u8 {
     130
 }
 
-fn sampler_of(run: &Run, checkpoint: &nxt_selftrain::Checkpoint) -> Result<ConfiguredSampler> {
-    let _ = run;
+fn sampler_of(checkpoint: &nxt_selftrain::Checkpoint) -> Result<ConfiguredSampler> {
     ConfiguredSampler::from_spec(&checkpoint.sampler, &checkpoint.model).map_err(input)
 }
 
@@ -714,7 +713,7 @@ fn steps(run: &mut Run, db: &Path, python: &PythonArgs, once: bool) -> Result<u8
     let mut bars = Bars::new();
     loop {
         let checkpoint = run.next_checkpoint()?;
-        let sampler = sampler_of(run, &checkpoint)?;
+        let sampler = sampler_of(&checkpoint)?;
         let result = run.step_with(&sampler, &tracer, &verifier, &mut |p| bars.update(p));
         bars.finish();
         let report = match result {
@@ -764,7 +763,7 @@ fn eval(a: &EvalArgs) -> Result<u8> {
             a.iteration
         ))
     })?;
-    let sampler = sampler_of(&run, &checkpoint)?;
+    let sampler = sampler_of(&checkpoint)?;
     let (tracer, verifier) = tools(&a.python)?;
     run.set_interrupt(interrupt_flag());
     let modes: &[bool] = match a.trace {
@@ -926,7 +925,7 @@ fn demo(a: &DemoArgs) -> Result<u8> {
     let samples = 25;
     let evaluate = |run: &mut Run, k: u32, bars: &mut Bars| -> Result<Option<u8>> {
         let checkpoint = run.checkpoint(k)?.expect("registered");
-        let sampler = sampler_of(run, &checkpoint)?;
+        let sampler = sampler_of(&checkpoint)?;
         for trace in [true, false] {
             let r = run.evaluate(k, trace, samples, &sampler, &tracer, &verifier, &mut |p| {
                 bars.update(p)
@@ -945,7 +944,7 @@ fn demo(a: &DemoArgs) -> Result<u8> {
         // of iteration k - 1.
         if iteration > 0 || run.next()? == Next::Select {
             let checkpoint = run.next_checkpoint()?;
-            let sampler = sampler_of(&run, &checkpoint)?;
+            let sampler = sampler_of(&checkpoint)?;
             let r = run.step_with(&sampler, &tracer, &verifier, &mut |p| bars.update(p));
             bars.finish();
             match r {
