@@ -461,7 +461,10 @@ fn samples_dumped_from_one_run_import_into_another() {
         r#"{"task_id": "x/new", "prompt": "p", "code": "def f(): pass", "tests": []}"#,
     )
     .unwrap();
-    assert!(b.import_tasks(Split::Train, std::slice::from_ref(&extra)).is_err());
+    assert!(
+        b.import_tasks(Split::Train, std::slice::from_ref(&extra))
+            .is_err()
+    );
     assert_eq!(b.import_tasks(Split::Dev, &[extra]).unwrap(), 1);
     // Every table dumps; an unknown one is an error.
     for table in nxt_selftrain::DUMP_TABLES {
