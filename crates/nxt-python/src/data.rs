@@ -2,7 +2,14 @@
 
 use std::path::PathBuf;
 
+use std::ops::ControlFlow;
+
+use nxt_core::Task;
+use nxt_data::plus::{
+    self, Benchmark, InputOracle, OracleCache, PlusOptions, Problems, TaskOracle,
+};
 use nxt_data::{OnInvalid, import};
+use nxt_verify::reference::{ReferenceJob, ReferenceOutcome, ReferenceRunnerBuilder};
 use pyo3::prelude::*;
 
 use crate::types::{PyCheckResult, PySample, PyTask, task_of};
@@ -15,7 +22,7 @@ fn on_invalid(skip: bool) -> OnInvalid {
     }
 }
 
-fn tasks(items: Vec<nxt_core::Task>) -> Vec<PyTask> {
+fn tasks(items: Vec<Task>) -> Vec<PyTask> {
     items.into_iter().map(|inner| PyTask { inner }).collect()
 }
 
@@ -96,28 +103,164 @@ pub(crate) fn write_jsonl(
 }
 
 /// Imports a benchmark file as tasks: `humaneval` (HumanEval, HumanEval+ in
-/// HumanEval's format, HumanEvalPack), `mbpp` (MBPP, sanitized or full) or
-/// `humanevalfix` (HumanEvalFix repair tasks). HumanEval+ and MBPP+ with evalplus's
-/// expected outputs are imported by `nxt data import humanevalplus|mbppplus` (the
-/// outputs are computed by running the references), then read with `read_tasks`.
+/// HumanEval's format, HumanEvalPack), `mbpp` (MBPP, sanitized or full),
+/// `humanevalfix` (HumanEvalFix repair tasks), or `humanevalplus` / `mbppplus`
+/// (evalplus's `HumanEvalPlus.jsonl` / `MbppPlus.jsonl`: one test block per input,
+/// whose expected outputs are computed by running the reference in the sandbox on
+/// `jobs` workers, once: they are cached in `cache_dir`, by default
+/// `$XDG_CACHE_HOME/nxt`, by the file's SHA-256), as `nxt data import` does.
 #[pyfunction]
-#[pyo3(signature = (benchmark, path, *, skip_invalid=false))]
+#[pyo3(signature = (benchmark, path, *, skip_invalid=false, cache_dir=None, jobs=None, min_time_limit=nxt_data::plus::MIN_TIME_LIMIT, time_limit_factor=nxt_data::plus::TIME_LIMIT_FACTOR, python=None))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn import_benchmark(
     py: Python<'_>,
     benchmark: &str,
     path: PathBuf,
     skip_invalid: bool,
+    cache_dir: Option<PathBuf>,
+    jobs: Option<usize>,
+    min_time_limit: f64,
+    time_limit_factor: f64,
+    python: Option<PathBuf>,
 ) -> PyResult<Vec<PyTask>> {
     let how = on_invalid(skip_invalid);
-    let loaded = match benchmark.to_ascii_lowercase().as_str() {
-        "humaneval" => py.detach(|| import::humaneval_with(&path, how)),
-        "mbpp" => py.detach(|| import::mbpp_with(&path, how)),
-        "humanevalfix" => py.detach(|| import::humanevalfix_with(&path, how)),
-        other => {
+    let plus = match benchmark
+        .to_ascii_lowercase()
+        .replace(['-', '_'], "")
+        .as_str()
+    {
+        "humaneval" => return done(py.detach(|| import::humaneval_with(&path, how))),
+        "mbpp" => return done(py.detach(|| import::mbpp_with(&path, how))),
+        "humanevalfix" => return done(py.detach(|| import::humanevalfix_with(&path, how))),
+        "humanevalplus" => Benchmark::HumanEvalPlus,
+        "mbppplus" => Benchmark::MbppPlus,
+        _ => {
             return Err(crate::errors::invalid(format!(
-                "unknown benchmark {other:?} (expected humaneval, mbpp or humanevalfix)"
+                "unknown benchmark {benchmark:?} (expected humaneval, mbpp, humanevalfix, \
+                 humanevalplus or mbppplus)"
             )));
         }
     };
+    let options = PlusOptions {
+        min_time_limit,
+        time_limit_factor,
+    };
+    let workers = crate::engines::workers(jobs);
+    let made = crate::interrupt::interruptible(py, move |cancel| -> PyResult<Vec<Task>> {
+        let problems = plus::read(&path, plus, how).map_err(crate::errors::data)?;
+        let cache = cache_dir
+            .or_else(OracleCache::default_dir)
+            .map(OracleCache::new);
+        // A cache that cannot be read is recomputed, as the CLI does.
+        let cached = cache
+            .as_ref()
+            .and_then(|c| c.load(&problems).ok().flatten());
+        let oracles = match cached {
+            Some(oracles) => oracles,
+            None => {
+                let oracles = compute_oracles(&problems, workers, python, cancel)?;
+                if let Some(cache) = &cache {
+                    // Not caching is not an error: the next import computes again.
+                    let _ = cache.store(&problems, &oracles);
+                }
+                oracles
+            }
+        };
+        let made = plus::tasks(&problems, &oracles, &options).map_err(crate::errors::data)?;
+        Ok(made.tasks)
+    })??;
+    Ok(tasks(made))
+}
+
+fn done(loaded: Result<nxt_data::Loaded<Task>, nxt_data::DataError>) -> PyResult<Vec<PyTask>> {
     loaded.map(|l| tasks(l.items)).map_err(crate::errors::data)
+}
+
+/// Runs every problem's reference on its inputs in the sandbox (as `nxt data import`).
+fn compute_oracles(
+    problems: &Problems,
+    workers: usize,
+    python: Option<PathBuf>,
+    cancel: &crate::interrupt::Cancel,
+) -> PyResult<Vec<TaskOracle>> {
+    let mut builder = ReferenceRunnerBuilder::new();
+    builder.workers(workers.min(problems.items.len().max(1)));
+    if let Some(p) = python {
+        builder.python(p);
+    }
+    let runner = builder.build().map_err(crate::errors::verify)?;
+    let programs: Vec<String> = problems.items.iter().map(|p| p.program()).collect();
+    let encoders: Vec<String> = problems.items.iter().map(|p| p.encoder()).collect();
+    let jobs: Vec<ReferenceJob<'_>> = problems
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ReferenceJob {
+            program: &programs[i],
+            entry_point: &p.entry_point,
+            encoder: &encoders[i],
+            inputs: p.inputs().collect(),
+        })
+        .collect();
+    let mut outcomes: Vec<Option<Vec<ReferenceOutcome>>> = vec![None; jobs.len()];
+    let mut failure = None;
+    runner.run_each(&jobs, |i, result| match result {
+        Ok(o) => {
+            outcomes[i] = Some(o);
+            if cancel.is_set() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        Err(e) => {
+            failure = Some(e);
+            ControlFlow::Break(())
+        }
+    });
+    if let Some(e) = failure {
+        return Err(crate::errors::verify(e));
+    }
+    problems
+        .items
+        .iter()
+        .zip(outcomes)
+        .map(|(problem, outcome)| {
+            let outcome = outcome.ok_or_else(|| crate::errors::invalid("interrupted"))?;
+            Ok(TaskOracle {
+                task_id: problem.task_id.clone(),
+                inputs: outcome.into_iter().map(input_oracle).collect(),
+            })
+        })
+        .collect()
+}
+
+/// What the reference runner saw, as the tasks' builder takes it.
+fn input_oracle(outcome: ReferenceOutcome) -> InputOracle {
+    match outcome {
+        ReferenceOutcome::Returned { seconds, value } => InputOracle::from_encoded(seconds, &value),
+        ReferenceOutcome::Raised { exception, message } => {
+            InputOracle::Dropped(format!("the reference raised {exception}: {message}"))
+        }
+        ReferenceOutcome::TimedOut { seconds } => InputOracle::Dropped(format!(
+            "the reference ran for {seconds:.1} s and was stopped"
+        )),
+        ReferenceOutcome::Failed { reason } => InputOracle::Dropped(reason),
+        other => InputOracle::Dropped(format!("{other:?}")),
+    }
+}
+
+/// HEFix+: HumanEvalFix's repair tasks with the tests of their HumanEval+ tasks (the
+/// results of `import_benchmark("humanevalfix", ...)` and of
+/// `import_benchmark("humanevalplus", ...)`).
+#[pyfunction]
+pub(crate) fn hefix_plus(
+    fix: Vec<Bound<'_, PyAny>>,
+    plus: Vec<Bound<'_, PyAny>>,
+) -> PyResult<Vec<PyTask>> {
+    let fix = fix.iter().map(task_of).collect::<PyResult<Vec<_>>>()?;
+    let plus = plus.iter().map(task_of).collect::<PyResult<Vec<_>>>()?;
+    import::hefix_plus(&fix, &plus)
+        .map(tasks)
+        .map_err(crate::errors::data)
 }

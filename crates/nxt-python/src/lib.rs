@@ -90,6 +90,7 @@ fn nxt_python(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(data::read_results, m)?)?;
     m.add_function(wrap_pyfunction!(data::write_jsonl, m)?)?;
     m.add_function(wrap_pyfunction!(data::import_benchmark, m)?)?;
+    m.add_function(wrap_pyfunction!(data::hefix_plus, m)?)?;
     m.add_function(wrap_pyfunction!(prompt::parse_response, m)?)?;
     m.add_function(wrap_pyfunction!(prompt::traced_program, m)?)?;
     m.add_function(wrap_pyfunction!(engines::shutdown, m)?)?;

@@ -61,3 +61,35 @@ def test_benchmarks_import(data_dir):
     assert nxt.verify(fix[:4]).passed == 0
     with pytest.raises(nxt.InvalidInput, match="unknown benchmark"):
         nxt.import_benchmark("nope", humaneval)
+
+
+def test_plus_benchmarks_compute_their_expected_outputs_once(root, tmp_path):
+    plus = root / "fixtures/data/humanevalplus.jsonl"
+    cache = tmp_path / "cache"
+    tasks = nxt.import_benchmark("humaneval-plus", plus, cache_dir=cache, jobs=2)
+    assert tasks and all(t.setup and len(t.tests) >= 1 for t in tasks)
+    assert len(list(cache.rglob("*"))) >= 1  # the expected outputs are cached
+    # The references pass their own tests.
+    refs = [nxt.Sample(t.task_id, "ref", t.solution or "") for t in tasks]
+    assert nxt.verify(tasks, refs).passed == len(tasks)
+    # Read back from the cache: the same tasks (time limits included).
+    assert nxt.import_benchmark("humanevalplus", plus, cache_dir=cache) == tasks
+    # The CLI, given the same cache, makes the same tasks.
+    cli = root / "target/debug/nxt"
+    if cli.exists():
+        import subprocess
+
+        out = tmp_path / "cli.jsonl"
+        subprocess.run(
+            [str(cli), "data", "import", "humaneval-plus", str(plus), "--out", str(out),
+             "--cache-dir", str(cache)],
+            check=True,
+            capture_output=True,
+        )
+        assert nxt.read_tasks(out) == tasks
+    # HEFix+: the repair tasks with HumanEval+'s tests.
+    fix = nxt.import_benchmark("humanevalfix", root / "fixtures/data/humanevalpack.jsonl")
+    both = nxt.hefix_plus(fix, tasks)
+    assert [t.task_id for t in both] and all(t.tests for t in both)
+    mbpp = nxt.import_benchmark("mbpp-plus", root / "fixtures/data/mbppplus.jsonl", cache_dir=cache)
+    assert mbpp and mbpp[0].task_id.startswith("Mbpp/")

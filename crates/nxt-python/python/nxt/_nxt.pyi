@@ -23,6 +23,7 @@ __all__ = [
     "Verification",
     "__version__",
     "_forget_workers",
+    "hefix_plus",
     "import_benchmark",
     "parse_response",
     "pass_at_k",
@@ -266,7 +267,18 @@ def read_results(path: _StrPath) -> list[CheckResult]: ...
 def write_jsonl(
     path: _StrPath, items: Sequence[Union[Task, Sample, CheckResult, dict[str, Any]]]
 ) -> None: ...
-def import_benchmark(benchmark: str, path: _StrPath, *, skip_invalid: bool = False) -> list[Task]: ...
+def import_benchmark(
+    benchmark: str,
+    path: _StrPath,
+    *,
+    skip_invalid: bool = False,
+    cache_dir: Optional[_StrPath] = None,
+    jobs: Optional[int] = None,
+    min_time_limit: float = ...,
+    time_limit_factor: float = ...,
+    python: Optional[_StrPath] = None,
+) -> list[Task]: ...
+def hefix_plus(fix: Sequence[_TaskLike], plus: Sequence[_TaskLike]) -> list[Task]: ...
 
 @final
 class Prompt:
