@@ -26,6 +26,55 @@ struct Shared<T> {
     ready: Condvar,
 }
 
+/// Calls still writing to a store after they were interrupted (see [`durable`]).
+static DURABLE: Mutex<usize> = Mutex::new(0);
+static DURABLE_DONE: Condvar = Condvar::new();
+
+/// [`interruptible`] for work that writes what it did to a store as it goes (a
+/// self-training step): interrupted, it still stores what it finished, and the
+/// package's `atexit` hook ([`_wait_for_calls`]) waits for it, so that a Ctrl-C that
+/// ends the program does not lose answers already received.
+pub(crate) fn durable<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Cancel) -> T + Send + 'static,
+{
+    *DURABLE.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    interruptible(py, move |cancel| {
+        struct Done;
+        impl Drop for Done {
+            fn drop(&mut self) {
+                *DURABLE.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+                DURABLE_DONE.notify_all();
+            }
+        }
+        let _done = Done;
+        work(cancel)
+    })
+}
+
+/// Waits, at most `timeout` seconds, for interrupted calls that are still storing
+/// what they did; a second Ctrl-C stops the wait. Returns whether none is left.
+#[pyfunction]
+pub(crate) fn _wait_for_calls(py: Python<'_>, timeout: f64) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+    loop {
+        let left = py.detach(|| {
+            let guard = DURABLE.lock().unwrap_or_else(|e| e.into_inner());
+            let (guard, _) = DURABLE_DONE
+                .wait_timeout_while(guard, POLL, |n| *n > 0)
+                .unwrap_or_else(|e| e.into_inner());
+            *guard
+        });
+        if left == 0 {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline || py.check_signals().is_err() {
+            return false;
+        }
+    }
+}
+
 /// Runs `work` on a new thread without the GIL while this thread waits, looking for
 /// signals every 50 ms. On a signal whose handler raises (`KeyboardInterrupt` for
 /// Ctrl-C) the [`Cancel`] flag is set and the handler's exception is raised at once:

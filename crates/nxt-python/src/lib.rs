@@ -95,5 +95,6 @@ fn nxt_python(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(prompt::traced_program, m)?)?;
     m.add_function(wrap_pyfunction!(engines::shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(engines::_forget_workers, m)?)?;
+    m.add_function(wrap_pyfunction!(interrupt::_wait_for_calls, m)?)?;
     Ok(())
 }

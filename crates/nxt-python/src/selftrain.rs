@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyList};
 
 use crate::convert::{de_from_py, from_py, ser_to_py, to_py};
 use crate::guard::Guard;
-use crate::interrupt::{Cancel, interruptible};
+use crate::interrupt::{Cancel, durable};
 use crate::types::{PyCheckResult, PyTask};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -789,7 +789,7 @@ impl PyRun {
     ) -> PyResult<Bound<'py, PyDict>> {
         let workers = crate::engines::workers(jobs);
         let shared = self.run.clone();
-        let (result, sampler_error, progress_error) = interruptible(py, move |cancel| {
+        let (result, sampler_error, progress_error) = durable(py, move |cancel| {
             let tracer = crate::engines::tracer(python.clone(), workers)?;
             let verifier = crate::engines::verifier(python, workers)?;
             let batch = workers * 4;

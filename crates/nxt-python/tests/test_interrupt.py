@@ -79,3 +79,54 @@ def test_long_calls_release_the_gil():
         thread.join()
     # The other thread ran all along (about 500 ticks; far more than none).
     assert during > 50
+
+
+RUN_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import nxt
+    path = sys.argv[1]
+    tasks = [nxt.Task(f"t/{i}", "Double x.", f"def double(x):\\n    return x + {i + 1}\\n",
+                      ["assert double(2) == 4"]) for i in range(6)]
+    config = {"samples_per_task": 1, "hard_threshold": 1.0, "iterations": 1}
+    run = nxt.Run.init(path, tasks, config=config)
+    run.step(lambda r: ["x"])  # the selection samples nothing
+    def slow(request):
+        if request.task_id == "t/0":
+            print("ready", flush=True)
+        time.sleep(0.4)
+        return ["```python\\ndef double(x):\\n    return 2 * x\\n```"]
+    start = time.monotonic()
+    try:
+        run.step(slow)
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.monotonic() - start:.2f}", flush=True)
+    """
+)
+
+
+def test_ctrl_c_interrupts_a_step_and_the_run_continues(tmp_path):
+    import nxt
+
+    path = tmp_path / "run.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert out.startswith("interrupted after "), out
+    assert float(out.split()[-1]) < 2.0
+    # What was sampled is kept; the step samples only the rest.
+    run = nxt.Run.open(path)
+    calls = []
+
+    def fast(request):
+        calls.append(request.task_id)
+        return ["```python\ndef double(x):\n    return 2 * x\n```"]
+
+    report = run.step(fast)
+    assert report["finished"] and 0 < len(calls) < 6 and report["sampled"] == len(calls)
+    assert run.status()["iterations"][1]["passed"] == 6

@@ -10,6 +10,7 @@ model as the sampler. The work is done by the Rust crates of nxt (the native mod
 
 from __future__ import annotations
 
+import atexit as _atexit
 import os as _os
 
 from nxt._errors import (
@@ -65,12 +66,16 @@ from nxt._nxt import (
     verify,
     write_jsonl,
 )
-from nxt._nxt import _forget_workers
+from nxt._nxt import _forget_workers, _wait_for_calls
 
 # A forked child must not use its parent's sandbox workers (their sockets are
 # shared): it forgets them and starts its own on its first call.
 if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_forget_workers)
+
+# A self-training step interrupted by Ctrl-C still stores the answers it received;
+# the interpreter waits for that (at most a minute; a second Ctrl-C stops waiting).
+_atexit.register(_wait_for_calls, 60.0)
 
 __all__ = [
     "Candidate",

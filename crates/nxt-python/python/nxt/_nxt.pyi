@@ -23,6 +23,7 @@ __all__ = [
     "Verification",
     "__version__",
     "_forget_workers",
+    "_wait_for_calls",
     "hefix_plus",
     "import_benchmark",
     "parse_response",
@@ -462,3 +463,4 @@ class Run:
 
 def shutdown() -> None: ...
 def _forget_workers() -> None: ...
+def _wait_for_calls(timeout: float) -> bool: ...
