@@ -54,7 +54,9 @@ use nxt_trace::TraceError;
 use nxt_verify::VerifyError;
 use serde_json::Value as Json;
 
-pub use support::{MISSING_MODULES, Purpose, missing_module_in, unsupported_reason};
+pub use support::{
+    MISSING_MODULES, Purpose, missing_module_in, trace_caveat, unsupported_reason, uses_sets,
+};
 #[cfg(feature = "engine")]
 pub use worker::worker_main;
 
@@ -307,7 +309,9 @@ impl Tracer for RustPythonTracer {
             name: program.name.clone(),
             reason,
         };
-        if let Some(reason) = unsupported_reason(&program.source, Purpose::Trace) {
+        if let Some(reason) = unsupported_reason(&program.source, Purpose::Trace)
+            .or_else(|| trace_caveat(&program.source))
+        {
             return Err(unsupported(reason));
         }
         let payload = nxt_trace::job_payload(program, options);
@@ -508,6 +512,29 @@ impl Verifier for RustPythonVerifier {
                     "imports `{m}`, which RustPython lacks"
                 )));
             }
+        }
+        // RustPython is 10-30x slower than CPython: its time limit says nothing of
+        // CPython's verdict.
+        if result.status == nxt_core::Verdict::Timeout {
+            return Err(unsupported(
+                "reached the time limit, and RustPython runs Python 10-30x slower than \
+                 CPython"
+                    .into(),
+            ));
+        }
+        // A program with sets that did not pass may have failed only for RustPython's
+        // set order: no verdict rather than a possibly wrong one.
+        if !result.status.passed()
+            && [Some(&sample.code), task.setup.as_ref()]
+                .into_iter()
+                .flatten()
+                .chain(&task.tests)
+                .any(|s| uses_sets(s))
+        {
+            return Err(unsupported(format!(
+                "{:?} with sets, which RustPython iterates in another order than CPython",
+                result.status
+            )));
         }
         result
             .meta

@@ -113,6 +113,49 @@ pub fn unsupported_reason(source: &str, purpose: Purpose) -> Option<String> {
     finder.reason
 }
 
+/// Whether `source` builds sets (a set display or comprehension, or a call of `set`
+/// or `frozenset`). RustPython 0.5.0 iterates sets in another order than CPython
+/// (insertion order, where CPython's follows the hash table), so what such a program
+/// prints, returns or renders may differ.
+pub fn uses_sets(source: &str) -> bool {
+    let Ok(parsed) = rustpython_ruff_python_parser::parse_module(source) else {
+        return false;
+    };
+    let mut finder = SetFinder(false);
+    for stmt in parsed.suite() {
+        finder.visit_stmt(stmt);
+    }
+    finder.0
+}
+
+struct SetFinder(bool);
+
+impl<'a> Visitor<'a> for SetFinder {
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Set(_) | Expr::SetComp(_) => self.0 = true,
+            Expr::Call(call) => {
+                if let Expr::Name(name) = call.func.as_ref()
+                    && matches!(name.id.as_str(), "set" | "frozenset")
+                {
+                    self.0 = true;
+                }
+            }
+            _ => {}
+        }
+        if !self.0 {
+            walk_expr(self, expr);
+        }
+    }
+}
+
+/// Why a trace of `source` cannot be trusted to match CPython's, beyond
+/// [`unsupported_reason`]: it builds sets ([`uses_sets`]).
+pub fn trace_caveat(source: &str) -> Option<String> {
+    uses_sets(source)
+        .then(|| "builds sets, which RustPython iterates in another order than CPython".to_owned())
+}
+
 /// The missing module a run's error names (`No module named 'zlib'`, or `cannot
 /// import name ... from 'X'` for a module of the list), if any.
 pub fn missing_module_in(text: &str) -> Option<&'static str> {
@@ -223,6 +266,15 @@ mod tests {
                 .contains("async")
         );
         assert_eq!(unsupported_reason("x = (\n", Purpose::Trace), None);
+    }
+
+    #[test]
+    fn sets_are_found() {
+        assert!(uses_sets("x = {1, 2}\n"));
+        assert!(uses_sets("def f(a):\n    return len(set(a))\n"));
+        assert!(uses_sets("y = {c for c in 'ab'}\n"));
+        assert!(!uses_sets("d = {1: 2}\nt = sorted(d)\n"));
+        assert!(trace_caveat("s = frozenset()\n").is_some());
     }
 
     #[test]

@@ -14,8 +14,23 @@ use crate::Harness;
 
 /// The stack of the thread the interpreter runs on: RustPython recurses on the
 /// native stack for each Python call, and a program must reach the recursion limit
-/// (a `RecursionError`) before the stack ends.
-const STACK_BYTES: usize = 1 << 30;
+/// (a `RecursionError`) before the stack ends. At most a quarter of the job's
+/// address space (its `RLIMIT_AS`), so that the stack's reservation fits.
+const STACK_BYTES: usize = 512 << 20;
+
+fn stack_bytes() -> usize {
+    let mut lim = nix::libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct.
+    let ok = unsafe { nix::libc::getrlimit(nix::libc::RLIMIT_AS, &mut lim) } == 0;
+    if ok && lim.rlim_cur != nix::libc::RLIM_INFINITY {
+        STACK_BYTES.min(usize::try_from(lim.rlim_cur / 4).unwrap_or(STACK_BYTES))
+    } else {
+        STACK_BYTES
+    }
+}
 
 /// Runs one job and exits the process. `harness` says which harness's `main` gets
 /// the payload. Never returns.
@@ -43,7 +58,7 @@ pub fn worker_main(harness: Harness) -> ! {
     drop(input);
     let runner = std::thread::Builder::new()
         .name("python".into())
-        .stack_size(STACK_BYTES)
+        .stack_size(stack_bytes())
         .spawn(move || run(harness, payload, secret));
     let code = match runner.map(|t| t.join()) {
         Ok(Ok(code)) => code,
