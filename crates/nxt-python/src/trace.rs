@@ -62,6 +62,32 @@ impl PyStep {
             self.line, self.event, self.frame, self.vars
         )
     }
+    /// Restores a pickled step.
+    #[classmethod]
+    fn _restore(
+        _cls: &Bound<'_, PyType>,
+        line: u32,
+        event: &str,
+        frame: u32,
+        vars: Vec<(String, String)>,
+    ) -> PyResult<PyStep> {
+        let event = ["call", "line", "return", "yield", "exception"]
+            .into_iter()
+            .find(|e| *e == event)
+            .ok_or_else(|| crate::errors::invalid(format!("unknown event {event:?}")))?;
+        Ok(PyStep {
+            line,
+            event,
+            frame,
+            vars,
+        })
+    }
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let me = slf.get();
+        let from = slf.get_type().getattr("_restore")?;
+        let args = (me.line, me.event, me.frame, me.vars.clone()).into_pyobject(slf.py())?;
+        PyTuple::new(slf.py(), [from, args.into_any()])
+    }
 }
 
 fn format_of(name: &str) -> PyResult<Format> {

@@ -103,3 +103,4 @@ def test_traces_pickle(figure2):
     back = pickle.loads(pickle.dumps(trace))
     assert back == trace and back.render() == trace.render()
     assert back.render() != nxt.trace(figure2).render()  # the options travel too
+    assert pickle.loads(pickle.dumps(trace.steps)) == trace.steps
