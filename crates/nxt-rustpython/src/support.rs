@@ -113,8 +113,8 @@ pub fn unsupported_reason(source: &str, purpose: Purpose) -> Option<String> {
     finder.reason
 }
 
-/// Whether `source` builds sets (a set display or comprehension, or a call of `set`
-/// or `frozenset`). RustPython 0.5.0 iterates sets in another order than CPython
+/// Whether `source` builds sets (a set display or comprehension, or any use of the
+/// names `set` or `frozenset`). RustPython 0.5.0 iterates sets in another order than CPython
 /// (insertion order, where CPython's follows the hash table), so what such a program
 /// prints, returns or renders may differ.
 pub fn uses_sets(source: &str) -> bool {
@@ -134,13 +134,8 @@ impl<'a> Visitor<'a> for SetFinder {
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
             Expr::Set(_) | Expr::SetComp(_) => self.0 = true,
-            Expr::Call(call) => {
-                if let Expr::Name(name) = call.func.as_ref()
-                    && matches!(name.id.as_str(), "set" | "frozenset")
-                {
-                    self.0 = true;
-                }
-            }
+            // `set(...)`, `map(set, ...)`, `set.intersection(...)`
+            Expr::Name(name) if matches!(name.id.as_str(), "set" | "frozenset") => self.0 = true,
             _ => {}
         }
         if !self.0 {
@@ -273,6 +268,7 @@ mod tests {
         assert!(uses_sets("x = {1, 2}\n"));
         assert!(uses_sets("def f(a):\n    return len(set(a))\n"));
         assert!(uses_sets("y = {c for c in 'ab'}\n"));
+        assert!(uses_sets("r = list(set.intersection(*map(set, x)))\n"));
         assert!(!uses_sets("d = {1: 2}\nt = sorted(d)\n"));
         assert!(trace_caveat("s = frozenset()\n").is_some());
     }

@@ -5,8 +5,8 @@
 //! `$NXT_DATA_DIR`; `NXT_FIDELITY_EVERY=N` takes every N-th program (CI takes a
 //! subset). Prints the numbers and every disagreement; fails on a wrong verdict (a
 //! verdict that disagrees and is not `unsupported`) or when fewer than 95% of the
-//! supported programs render identically (measured: 97.7% over the whole corpus; the
-//! issue's target is 98%, docs/engines.md lists what keeps it below).
+//! supported programs render identically (measured: 98.2% over the whole corpus, with the
+//! target 98%; the margin absorbs time limits reached on a loaded machine).
 #![cfg(feature = "engine")]
 
 use std::collections::BTreeMap;
