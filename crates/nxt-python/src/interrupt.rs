@@ -12,11 +12,16 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Whether the call was interrupted; the work checks it between units (a check, a
 /// program, a request) and stops handing out new ones when it is set.
-pub(crate) struct Cancel(AtomicBool);
+pub(crate) struct Cancel(Arc<AtomicBool>);
 
 impl Cancel {
     pub(crate) fn is_set(&self) -> bool {
         self.0.load(Ordering::Relaxed)
+    }
+
+    /// The flag itself, for work that checks one of its own (`Run::set_interrupt`).
+    pub(crate) fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
     }
 }
 
@@ -87,7 +92,7 @@ where
     F: FnOnce(&Cancel) -> T + Send + 'static,
 {
     let shared = Arc::new(Shared {
-        cancel: Cancel(AtomicBool::new(false)),
+        cancel: Cancel(Arc::new(AtomicBool::new(false))),
         value: Mutex::new(None),
         ready: Condvar::new(),
     });
@@ -118,7 +123,7 @@ where
             None => {}
         }
         if let Err(e) = py.check_signals() {
-            shared.cancel.0.store(true, Ordering::Relaxed);
+            shared.cancel.0.store(true, Ordering::SeqCst);
             return Err(e);
         }
     }

@@ -47,6 +47,7 @@
 // pyo3's generated code for `#[pyclass]` fields and `#[pymethods]`.
 #![allow(missing_docs)]
 
+mod calls;
 mod convert;
 mod data;
 mod engines;
@@ -80,6 +81,7 @@ fn nxt_python(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<selftrain::PyCandidate>()?;
     m.add_class::<selftrain::PyStore>()?;
     m.add_class::<selftrain::PyRun>()?;
+    m.add_class::<calls::PyEvalResult>()?;
     m.add_function(wrap_pyfunction!(trace::trace, m)?)?;
     m.add_function(wrap_pyfunction!(trace::trace_many, m)?)?;
     m.add_function(wrap_pyfunction!(trace::render, m)?)?;

@@ -7,20 +7,24 @@ use std::sync::Mutex;
 
 use nxt_core::{ChatMessage, Completion, PromptInput, SampleRequest, Sampler};
 use nxt_selftrain::filter::{Candidate, Filter};
-use nxt_selftrain::{ExportFormat, Next, Run, RunConfig, Slot, SlotAnswer, Split, Store};
+use nxt_selftrain::{
+    Checkpoint, ExportFormat, Next, Run, RunConfig, Slot, SlotAnswer, Split, Store,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use crate::calls::{
+    CallOptions, PYTHON_SPEC, PyEvalResult, SamplerArg, checked_spec, checkpoint_dict, run_call,
+};
 use crate::convert::{de_from_py, from_py, ser_to_py, to_py};
-use crate::guard::Guard;
-use crate::interrupt::{Cancel, durable};
+use crate::interrupt::Cancel;
 use crate::types::{PyCheckResult, PyTask};
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn split_of(name: &str) -> PyResult<Split> {
+pub(crate) fn split_of(name: &str) -> PyResult<Split> {
     match name {
         "train" => Ok(Split::Train),
         "dev" => Ok(Split::Dev),
@@ -100,7 +104,7 @@ impl PySampleRequest {
 /// The error of a Python sampler; the Python exception itself is kept aside and
 /// becomes the `__cause__` of the `SamplerError` raised.
 #[derive(Debug)]
-struct PythonFailed(String);
+pub(crate) struct PythonFailed(String);
 
 impl std::fmt::Display for PythonFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -114,10 +118,10 @@ impl std::error::Error for PythonFailed {}
 /// `sample_batch(requests) -> list of lists` (one call for a batch of requests, as an
 /// offline vLLM engine wants). A completion is a `str`, a `(text, finish_reason)`
 /// pair or a dict with `text` (and `finish_reason`).
-struct PySampler<'a> {
-    f: &'a Py<PyAny>,
-    cancel: &'a Cancel,
-    error: Mutex<Option<PyErr>>,
+pub(crate) struct PySampler<'a> {
+    pub(crate) f: &'a Py<PyAny>,
+    pub(crate) cancel: &'a Cancel,
+    pub(crate) error: Mutex<Option<PyErr>>,
 }
 
 impl PySampler<'_> {
@@ -386,7 +390,7 @@ pub(crate) struct PyStore {
     store: Mutex<Store>,
 }
 
-fn store_err(e: nxt_selftrain::Error) -> PyErr {
+pub(crate) fn store_err(e: nxt_selftrain::Error) -> PyErr {
     crate::errors::selftrain(e)
 }
 
@@ -593,6 +597,34 @@ impl PyStore {
             })
             .collect()
     }
+    /// The rows of a table as dicts, in key order (`nxt selftrain dump`'s records;
+    /// the JSON columns `json` and `params` as values). Tables: `meta`, `config`,
+    /// `tasks`, `iterations`, `checkpoints`, `prompts`, `samples`, `verdicts`,
+    /// `evaluations`, `eval_samples`, `eval_verdicts`, `exports`.
+    fn rows<'py>(&self, py: Python<'py>, table: &str) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let mut bytes = Vec::new();
+        py.detach(|| lock(&self.store).dump(table, &mut bytes))
+            .map_err(store_err)?;
+        let text = String::from_utf8_lossy(&bytes);
+        text.lines()
+            .map(|l| {
+                to_py(
+                    py,
+                    &crate::convert::de_from_str::<serde_json::Value>(l, "row")?,
+                )
+            })
+            .collect()
+    }
+    /// Writes a table to `path` as JSON Lines (atomically), as `nxt selftrain dump
+    /// RUN.db TABLE --out PATH` does; returns how many rows were written.
+    fn dump(&self, py: Python<'_>, table: &str, path: PathBuf) -> PyResult<u64> {
+        let mut bytes = Vec::new();
+        let n = py
+            .detach(|| lock(&self.store).dump(table, &mut bytes))
+            .map_err(store_err)?;
+        crate::calls::write_atomically(&path, &bytes)?;
+        Ok(n)
+    }
     /// Checks the database's integrity (SQLite's and the run's own invariants).
     fn check_integrity(&self) -> PyResult<()> {
         lock(&self.store).check_integrity().map_err(store_err)
@@ -775,70 +807,36 @@ impl PyRun {
 
     /// Runs what comes next (the selection, or an iteration) to its end with
     /// `sampler`; continues an interrupted step without sampling again what is
-    /// stored. `sampler` is a callable `f(request) -> [completion, ...]` or an object
-    /// with `sample_batch(requests)`; `on_progress(message)` is called as it goes.
-    /// Returns what the step did, as a dict.
-    #[pyo3(signature = (sampler, *, jobs=None, on_progress=None, python=None))]
+    /// stored. `sampler` is a callable `f(request) -> [completion, ...]`, an object
+    /// with `sample_batch(requests)`, a `replay:FILE`/`openai:URL` spec, or None: the
+    /// model `next_checkpoint()` names (the base model's configured sampler, or the
+    /// checkpoint of the previous iteration). `on_progress(message)` is called as it
+    /// goes. Returns what the step did, as a dict.
+    #[pyo3(signature = (sampler=None, *, jobs=None, on_progress=None, python=None))]
     fn step<'py>(
         &self,
         py: Python<'py>,
-        sampler: Py<PyAny>,
+        sampler: Option<&Bound<'py, PyAny>>,
         jobs: Option<usize>,
         on_progress: Option<Py<PyAny>>,
         python: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let workers = crate::engines::workers(jobs);
-        let shared = self.run.clone();
-        let (result, sampler_error, progress_error) = durable(py, move |cancel| {
-            let tracer = crate::engines::tracer(python.clone(), workers)?;
-            let verifier = crate::engines::verifier(python, workers)?;
-            let batch = workers * 4;
-            let tracer = Guard {
-                inner: &*tracer,
-                cancel,
-                batch,
-            };
-            let verifier = Guard {
-                inner: &*verifier,
-                cancel,
-                batch,
-            };
-            let s = PySampler {
-                f: &sampler,
-                cancel,
-                error: Mutex::new(None),
-            };
-            let mut progress_error: Option<PyErr> = None;
-            let mut progress = |message: &str| {
-                if let Some(f) = &on_progress
-                    && progress_error.is_none()
-                    && let Err(e) = Python::attach(|py| f.call1(py, (message,)).map(drop))
-                {
-                    progress_error = Some(e);
-                }
-            };
-            let result = lock(&shared).step(&s, &tracer, &verifier, &mut progress);
-            let sampler_error = lock(&s.error).take();
-            PyResult::Ok((result, sampler_error, progress_error))
-        })??;
-        if let Some(e) = progress_error {
-            return Err(e);
-        }
-        let report = match result {
-            Ok(r) => r,
-            Err(e) => {
-                // A Python sampler's failure: a SamplerError whose cause is its exception.
-                let err = match sampler_error {
-                    Some(cause) => {
-                        let err = crate::errors::simple(py, "SamplerError", e.to_string());
-                        err.set_cause(py, Some(cause));
-                        err
-                    }
-                    None => store_err(e),
-                };
-                return Err(err);
-            }
+        let checkpoint = lock(&self.run).next_checkpoint().map_err(store_err)?;
+        let sampler = SamplerArg::of(sampler, &checkpoint)?;
+        let options = CallOptions {
+            jobs,
+            on_progress,
+            python,
         };
+        let report = run_call(
+            py,
+            self.run.clone(),
+            sampler,
+            options,
+            |run, tools, progress| {
+                run.step_with(tools.sampler(), tools.tracer, tools.verifier(), progress)
+            },
+        )?;
         let d = PyDict::new(py);
         d.set_item("iteration", report.iteration)?;
         d.set_item("tasks", report.tasks)?;
@@ -847,6 +845,232 @@ impl PyRun {
         d.set_item("verified", report.verified)?;
         d.set_item("finished", report.finished)?;
         Ok(d)
+    }
+
+    /// The model the next `step` samples from, as a dict (`iteration`, `name`,
+    /// `sampler`, `model`, `registered_at`): the base model (`base`, iteration 0) or
+    /// the checkpoint registered for the previous iteration.
+    fn next_checkpoint<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = lock(&self.run).next_checkpoint().map_err(store_err)?;
+        checkpoint_dict(py, &c)
+    }
+
+    /// Registers the checkpoint trained on iteration `iteration`'s export (from 1):
+    /// iteration `iteration + 1` samples from it and `evaluate(iteration)` asks it.
+    /// `sampler` is how to ask it: `replay:FILE` (made absolute), `openai:BASE_URL`, or
+    /// `"python"` for a model served by a Python callable (pass the callable to
+    /// `step` and `evaluate`; the CLI cannot ask it). `name` defaults to
+    /// `iteration-K`, `model` to the run's. Registering the same again is nothing;
+    /// replacing one already sampled is refused. Returns the checkpoint as a dict.
+    #[pyo3(signature = (iteration, sampler, *, name=None, model=None))]
+    fn register_checkpoint<'py>(
+        &self,
+        py: Python<'py>,
+        iteration: u32,
+        sampler: &str,
+        name: Option<String>,
+        model: Option<String>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let spec = checked_spec(sampler)?;
+        let mut run = lock(&self.run);
+        let name = name.unwrap_or_else(|| format!("iteration-{iteration}"));
+        let model = model.unwrap_or_else(|| run.config().model.clone());
+        if spec == PYTHON_SPEC {
+            // `Run::register_checkpoint` knows only the CLI's samplers.
+            let mut store = Store::open(run.store().path()).map_err(store_err)?;
+            store
+                .register_checkpoint(&Checkpoint {
+                    iteration,
+                    name,
+                    sampler: spec,
+                    model,
+                    registered_at: 0,
+                })
+                .map_err(store_err)?;
+        } else {
+            run.register_checkpoint(iteration, &name, &spec, &model)
+                .map_err(store_err)?;
+        }
+        let c = run
+            .checkpoint(iteration)
+            .map_err(store_err)?
+            .ok_or_else(|| crate::errors::invalid("the checkpoint just registered is missing"))?;
+        checkpoint_dict(py, &c)
+    }
+
+    /// The checkpoint of an iteration as a dict (0: the base model), or None.
+    fn checkpoint<'py>(
+        &self,
+        py: Python<'py>,
+        iteration: u32,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let c = lock(&self.run).checkpoint(iteration).map_err(store_err)?;
+        c.map(|c| checkpoint_dict(py, &c)).transpose()
+    }
+
+    /// The registered checkpoints (not the base model), by iteration.
+    fn checkpoints<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let cs = lock(&self.run).store().checkpoints().map_err(store_err)?;
+        cs.iter().map(|c| checkpoint_dict(py, c)).collect()
+    }
+
+    /// Evaluates the checkpoint of `iteration` (0: the base model; k: the one
+    /// registered for k, whose iteration must be finished) on the dev set: `samples`
+    /// answers per dev task to the run's NExT prompt with traces, without, or both
+    /// (`trace="both"|"with"|"without"`), every program verified in the sandbox.
+    /// `sampler` answers (as in `step`; None: the checkpoint's registered sampler).
+    /// Resumable like `step`: only empty slots are sampled, asking for more samples
+    /// adds slots. Returns an `EvalResult` per mode, with traces first.
+    #[pyo3(signature = (iteration, sampler=None, *, samples=25, trace="both", jobs=None, on_progress=None, python=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        &self,
+        py: Python<'_>,
+        iteration: u32,
+        sampler: Option<&Bound<'_, PyAny>>,
+        samples: u32,
+        trace: &str,
+        jobs: Option<usize>,
+        on_progress: Option<Py<PyAny>>,
+        python: Option<PathBuf>,
+    ) -> PyResult<Vec<PyEvalResult>> {
+        let modes: Vec<bool> = match trace {
+            "both" => vec![true, false],
+            "with" => vec![true],
+            "without" => vec![false],
+            other => {
+                return Err(crate::errors::invalid(format!(
+                    "trace {other:?}: expected \"both\", \"with\" or \"without\""
+                )));
+            }
+        };
+        let checkpoint = lock(&self.run)
+            .checkpoint(iteration)
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                store_err(nxt_selftrain::Error::Config(format!(
+                    "no checkpoint is registered for iteration {iteration}: register one \
+                     with register_checkpoint"
+                )))
+            })?;
+        let sampler = SamplerArg::of(sampler, &checkpoint)?;
+        let options = CallOptions {
+            jobs,
+            on_progress,
+            python,
+        };
+        let reports = run_call(
+            py,
+            self.run.clone(),
+            sampler,
+            options,
+            move |run, tools, progress| {
+                modes
+                    .iter()
+                    .map(|&trace| {
+                        run.evaluate(
+                            iteration,
+                            trace,
+                            samples,
+                            tools.sampler(),
+                            tools.tracer,
+                            tools.verifier(),
+                            progress,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            },
+        )?;
+        Ok(reports
+            .into_iter()
+            .map(|r| PyEvalResult {
+                inner: r.result,
+                unprompted: r.unprompted,
+                sampled: r.sampled,
+                verified: r.verified,
+            })
+            .collect())
+    }
+
+    /// Every dev-set evaluation with its fix rates, by iteration, without traces first.
+    fn eval_results(&self) -> PyResult<Vec<PyEvalResult>> {
+        let rs = lock(&self.run).eval_results().map_err(store_err)?;
+        Ok(rs.into_iter().map(PyEvalResult::of).collect())
+    }
+
+    /// The iteration with the best dev-set fix rate and its pass@1, as
+    /// `(iteration, pass_at_1)`: the highest pass@1 of the finished evaluations with
+    /// traces (without, when none has traces), ties to the earlier; None before any.
+    fn best_iteration(&self) -> PyResult<Option<(u32, f64)>> {
+        lock(&self.run).best_iteration().map_err(store_err)
+    }
+
+    /// The run's report as `nxt selftrain report` prints it: per iteration the model
+    /// sampled, problems, samples, passing, kept, flagged, the checkpoint evaluated
+    /// and its dev pass@k with and without traces, the best iteration. With `html`,
+    /// also writes the self-contained HTML page (table and SVG plot) there, atomically.
+    #[pyo3(signature = (*, html=None))]
+    fn report(&self, py: Python<'_>, html: Option<PathBuf>) -> PyResult<String> {
+        let report = py.detach(|| lock(&self.run).report()).map_err(store_err)?;
+        if let Some(path) = html {
+            crate::calls::write_atomically(&path, report.html().as_bytes())?;
+        }
+        Ok(report.text())
+    }
+
+    /// The report as a self-contained HTML page (inline CSS, no script).
+    fn report_html(&self, py: Python<'_>) -> PyResult<String> {
+        let report = py.detach(|| lock(&self.run).report()).map_err(store_err)?;
+        Ok(report.html())
+    }
+
+    /// The report's plot (pass@1 and pass@10 with and without traces per iteration)
+    /// as an SVG document.
+    fn report_svg(&self, py: Python<'_>) -> PyResult<String> {
+        let report = py.detach(|| lock(&self.run).report()).map_err(store_err)?;
+        Ok(report.svg())
+    }
+
+    /// Adds tasks to the train or dev set (train only before the selection begins);
+    /// the same task again is nothing, a conflicting one an error. Returns how many
+    /// were new.
+    fn import_tasks(&self, split: &str, tasks: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let tasks = crate::verify::tasks_of(tasks)?;
+        lock(&self.run)
+            .import_tasks(split_of(split)?, &tasks)
+            .map_err(store_err)
+    }
+
+    /// Imports samples made elsewhere into begun, unfinished iterations: a JSON Lines
+    /// file (a path) or a list of dicts, in the form `Store.rows("samples")` gives
+    /// (`iteration`, `task_id`, `idx`, `answer`, and for a new slot `prompt`, `model`,
+    /// `checkpoint`, `params`). All or nothing; errors name the line (the record,
+    /// from 1) and the field. Returns `(slots added, slots filled)`; the next `step`
+    /// verifies them.
+    fn import_samples(&self, py: Python<'_>, samples: &Bound<'_, PyAny>) -> PyResult<(u64, u64)> {
+        let (bytes, name) = if let Ok(path) = samples.extract::<PathBuf>() {
+            let bytes = std::fs::read(&path).map_err(|e| {
+                crate::errors::data(nxt_data::DataError::Io {
+                    path: path.clone(),
+                    source: e,
+                })
+            })?;
+            (bytes, path)
+        } else {
+            let mut bytes = Vec::new();
+            for item in samples.try_iter()? {
+                let v = from_py(&item?, "sample")?;
+                bytes.extend_from_slice(v.to_string().as_bytes());
+                bytes.push(b'\n');
+            }
+            (bytes, PathBuf::from("<samples>"))
+        };
+        let run = self.run.clone();
+        py.detach(move || lock(&run).import_samples(std::io::Cursor::new(bytes), &name))
+            .map_err(|e| match e {
+                e @ nxt_selftrain::Error::Replay { .. } => crate::errors::invalid(e.to_string()),
+                e => store_err(e),
+            })
     }
 
     /// Where the run stands, as a dict (`str(...)` of it is `status_text()`).

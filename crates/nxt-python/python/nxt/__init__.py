@@ -38,6 +38,7 @@ from nxt._errors import (
 from nxt._nxt import (
     Candidate,
     CheckResult,
+    EvalResult,
     Parsed,
     Prompt,
     Prompter,
@@ -80,6 +81,7 @@ _atexit.register(_wait_for_calls, 60.0)
 __all__ = [
     "Candidate",
     "CheckResult",
+    "EvalResult",
     "CodeDoesNotParse",
     "ConfigError",
     "DataError",
