@@ -53,13 +53,31 @@ def test_ray_data_verifies_a_task_set_in_batches():
         )
     from ray_verify import verify_with_ray
 
-    # Ray's workers import the example module by name.
-    # (No empty entry: the sandbox's workers inherit PYTHONPATH, and an empty entry
-    # would put their working directory on sys.path.)
-    paths = [str(EXAMPLES)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+    # Ray's workers import the example module by name. (With no PYTHONPATH before,
+    # this one ends with an empty entry, which the sandbox drops.)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(EXAMPLES), os.environ.get("PYTHONPATH", "")])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         check(verify_with_ray(TASKS, batch_size=5))
     finally:
         ray.shutdown()
+
+
+def test_an_empty_pythonpath_entry_does_not_stop_the_sandbox():
+    """`PYTHONPATH=:/x` (or a trailing `:`) once kept the sandbox's workers from
+    starting: the empty entry, the current directory to CPython, was the pool's
+    private directory, unreadable by the jobs' uid."""
+    import subprocess
+    import sys
+
+    code = (
+        "import nxt\n"
+        "t = nxt.Task('t', '', 'import os\\nprint(os.environ.get(\"PYTHONPATH\"))\\n', ['assert True'])\n"
+        "r = nxt.verify([t])[0]\n"
+        "print(r.status, r.stdout.strip())\n"
+    )
+    for value, seen in ((":/usr", "/usr"), ("/usr:", "/usr"), (":", "None")):
+        env = dict(os.environ, PYTHONPATH=value)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["passed", seen], out.stdout

@@ -96,6 +96,25 @@ const PASSED_ENV: &[&str] = &[
     "PYENV*",
 ];
 
+/// `PYTHONPATH` without its empty entries, or `None` when it has none to drop.
+///
+/// To CPython an empty entry (`:/x`, `/x:`, `/x::/y`) means the current directory at
+/// start-up, made absolute: for a worker that is the pool's private directory, which
+/// the jobs' uid cannot read (the pool then fails to start: "not readable by uid")
+/// and which holds nothing of the caller's. A job's own working directory is on
+/// `sys.path` already (the script entry `''`, as for `python -c`), so the empty
+/// entries are dropped, from the interpreter's path and from the jobs' environment.
+/// `Some("")` when every entry was empty: the variable is then removed.
+pub(crate) fn without_empty_entries(value: &std::ffi::OsStr) -> Option<std::ffi::OsString> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let entries: Vec<&[u8]> = value.as_bytes().split(|&b| b == b':').collect();
+    if !entries.iter().any(|e| e.is_empty()) {
+        return None;
+    }
+    let kept: Vec<&[u8]> = entries.into_iter().filter(|e| !e.is_empty()).collect();
+    Some(std::ffi::OsString::from_vec(kept.join(&b':')))
+}
+
 pub(crate) fn passes_through(key: &std::ffi::OsStr) -> bool {
     let Some(key) = key.to_str() else {
         return false;
@@ -195,6 +214,22 @@ impl Starting {
             .stderr(Stdio::from(out_w))
             // Its own process group: a terminal's Ctrl-C goes to the Rust side only.
             .process_group(0);
+        // The PYTHONPATH the zygote gets (the pool's, else the inherited one), without
+        // empty entries (see `without_empty_entries`).
+        let python_path = config
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PYTHONPATH")
+            .map(|(_, v)| std::ffi::OsString::from(v))
+            .or_else(|| std::env::var_os("PYTHONPATH"));
+        if let Some(cleaned) = python_path.as_deref().and_then(without_empty_entries) {
+            if cleaned.is_empty() {
+                cmd.env_remove("PYTHONPATH");
+            } else {
+                cmd.env("PYTHONPATH", cleaned);
+            }
+        }
         // Every symbol bound at start, not lazily in each child (the zygote removes the
         // variable from its environment, so jobs do not see it).
         let bind_now_added = !cmd
@@ -873,6 +908,18 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::Exit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_python_path_entries_are_dropped() {
+        let clean = |v: &str| without_empty_entries(std::ffi::OsStr::new(v));
+        assert_eq!(clean("/a:/b"), None);
+        assert_eq!(clean("/a"), None);
+        assert_eq!(clean(":/a"), Some("/a".into()));
+        assert_eq!(clean("/a:"), Some("/a".into()));
+        assert_eq!(clean("/a::/b"), Some("/a:/b".into()));
+        assert_eq!(clean(""), Some("".into()));
+        assert_eq!(clean("::"), Some("".into()));
+    }
 
     #[test]
     fn kept_bytes_are_the_head_or_the_tail() {

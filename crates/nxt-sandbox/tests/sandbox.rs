@@ -1276,3 +1276,33 @@ fn a_pool_never_dropped_leaves_no_directory() {
         assert!(gone, "{dir} was left behind");
     }
 }
+
+/// An empty `PYTHONPATH` entry (`:/x`, `/x:`) means the current directory to
+/// CPython: for a worker, the pool's private directory, which the jobs' uid cannot
+/// read (the pool failed to start, "not readable by uid ..."). The sandbox drops empty
+/// entries: the pool starts, the other entries stay, and jobs see neither the pool's
+/// directory on `sys.path` nor the empty entries in their environment.
+#[test]
+fn empty_python_path_entries_are_dropped() {
+    for value in [":/usr", "/usr:", "/usr::/nonexistent-nxt", "::"] {
+        let pool = PoolBuilder::new(EXEC)
+            .workers(1)
+            .env("PYTHONPATH", value)
+            .build()
+            .unwrap_or_else(|e| panic!("PYTHONPATH={value:?}: {e}"));
+        let out = run(
+            &pool,
+            "import os, sys\n\
+             print(os.environ.get('PYTHONPATH'))\n\
+             print([p for p in sys.path if 'nxt-sandbox-' in p])\n\
+             print('/usr' in sys.path)\n",
+        );
+        assert_eq!(out.status, Status::Exited(0), "{value:?}: {out:?}");
+        let expected = match value {
+            "::" => "None\n[]\nFalse\n",
+            "/usr::/nonexistent-nxt" => "/usr:/nonexistent-nxt\n[]\nTrue\n",
+            _ => "/usr\n[]\nTrue\n",
+        };
+        assert_eq!(out.stdout.text(), expected, "PYTHONPATH={value:?}");
+    }
+}
