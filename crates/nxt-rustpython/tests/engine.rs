@@ -209,3 +209,34 @@ fn the_missing_module_list_is_what_the_engine_lacks() {
     assert_eq!(out.status, Status::Exited(0), "{}", out.stderr.text());
     assert_eq!(out.stdout.text(), "[]\n");
 }
+
+#[test]
+fn jobs_are_isolated_as_zygote_jobs_are() {
+    let mut b = ExecPoolBuilder::new(env!("CARGO_BIN_EXE_nxt-rustpython-worker"));
+    b.arg(Harness::Exec.name());
+    let pool = b.build().unwrap();
+    let program = "import os, socket\n\
+        print(os.getuid())\n\
+        print(sorted(os.listdir('/tmp')), os.getcwd())\n\
+        try:\n    socket.create_connection(('192.0.2.1', 80), timeout=1)\n    print('net')\n\
+        except OSError:\n    print('no net')\n\
+        open('/tmp/left-behind', 'w').write('x')\n";
+    let out = pool.run(&Job::new(program.as_bytes())).unwrap();
+    assert_eq!(out.status, Status::Exited(0), "{}", out.stderr.text());
+    let text = out.stdout.text();
+    let lines: Vec<&str> = text.lines().collect();
+    let report = pool.isolation_report();
+    if nix::unistd::geteuid().is_root() {
+        assert!(report.user.is_active() && report.network.is_active() && report.tmp.is_active());
+        assert_ne!(lines[0], "0");
+        assert_eq!(lines[1], "['nxt-job'] /tmp/nxt-job");
+        assert_eq!(lines[2], "no net");
+        // the next job's /tmp is fresh
+        let again = pool
+            .run(&Job::new(b"import os\nprint(sorted(os.listdir('/tmp')))\n"))
+            .unwrap();
+        assert_eq!(again.stdout.text(), "['nxt-job']\n");
+    } else {
+        assert!(!report.user.is_active());
+    }
+}
