@@ -37,6 +37,16 @@
 //! # Ok::<(), nxt_sandbox::SandboxError>(())
 //! ```
 //!
+//! # Engines that are not CPython: [`ExecPool`]
+//!
+//! [`ExecPool`] runs each [`Job`] by executing a program (an embedded engine's worker,
+//! such as `nxt __rustpython-worker`) in a fresh process, with the same [`Limits`],
+//! [`Outcome`] and [`Status`], and, as root, an unprivileged uid per job slot, a
+//! network namespace, an IPC namespace and a private `/tmp` per job, all set up
+//! between `fork` and `exec`. The program reads the secret and the payload from its
+//! stdin and writes to fds 1, 2 and 3 as a zygote's child does. It costs an `exec`
+//! per job where a zygote forks a warm interpreter.
+//!
 //! # How a job runs
 //!
 //! [`Pool::run`] takes a free worker (blocking until one is free; a pool is `Send +
