@@ -119,3 +119,81 @@ pub(crate) fn shutdown(py: Python<'_>) {
         VERIFIERS.clear(false);
     });
 }
+
+/// The engine a call runs programs with (`engine=`, `worker=`): CPython's warm
+/// workers, or RustPython in a worker program (`docs/engines.md`). RustPython is not
+/// in this module: each job `exec`s the worker, an `nxt` built with `--features
+/// rustpython` (`[nxt, "__rustpython-worker"]`) or an `nxt-rustpython-worker`.
+pub(crate) enum Engine {
+    CPython,
+    RustPython(nxt_rustpython::Worker),
+}
+
+impl Engine {
+    /// The engine `name` names, with its worker: `worker` (a path, or a sequence of
+    /// the program and its leading arguments), else `$NXT_RUSTPYTHON_WORKER`, else an
+    /// `nxt-rustpython-worker` beside the interpreter.
+    pub(crate) fn of(name: &str, worker: Option<&Bound<'_, PyAny>>) -> PyResult<Engine> {
+        let worker = worker.filter(|w| !w.is_none());
+        match name {
+            "cpython" => match worker {
+                None => Ok(Engine::CPython),
+                Some(_) => Err(crate::errors::invalid(
+                    "worker= is for engine=\"rustpython\"",
+                )),
+            },
+            "rustpython" => {
+                let worker = match worker {
+                    Some(w) => {
+                        if let Ok(path) = w.extract::<PathBuf>() {
+                            nxt_rustpython::Worker::new(path)
+                        } else {
+                            let parts: Vec<String> = w.extract().map_err(|_| {
+                                crate::errors::invalid(
+                                    "worker: expected a path or a list [program, arg, ...]",
+                                )
+                            })?;
+                            let Some((program, args)) = parts.split_first() else {
+                                return Err(crate::errors::invalid("worker: an empty list"));
+                            };
+                            args.iter()
+                                .fold(nxt_rustpython::Worker::new(program), |w, a| w.arg(a))
+                        }
+                    }
+                    None => nxt_rustpython::Worker::from_env().ok_or_else(|| {
+                        crate::errors::engine(nxt_rustpython::EngineError::NoWorker, None)
+                    })?,
+                };
+                Ok(Engine::RustPython(worker))
+            }
+            other => Err(crate::errors::invalid(format!(
+                "engine {other:?}: expected \"cpython\" or \"rustpython\""
+            ))),
+        }
+    }
+}
+
+/// A RustPython tracer with `workers` workers (a pool per call: each job is a
+/// process of its own anyway). Call without the GIL.
+pub(crate) fn rustpython_tracer(
+    worker: &nxt_rustpython::Worker,
+    workers: usize,
+) -> PyResult<nxt_rustpython::RustPythonTracer> {
+    nxt_rustpython::RustPythonTracerBuilder::new()
+        .worker(worker.clone())
+        .workers(workers)
+        .build()
+        .map_err(|e| crate::errors::engine(e, None))
+}
+
+/// A RustPython verifier, as [`rustpython_tracer`].
+pub(crate) fn rustpython_verifier(
+    worker: &nxt_rustpython::Worker,
+    workers: usize,
+) -> PyResult<nxt_rustpython::RustPythonVerifier> {
+    nxt_rustpython::RustPythonVerifierBuilder::new()
+        .worker(worker.clone())
+        .workers(workers)
+        .build()
+        .map_err(|e| crate::errors::engine(e, None))
+}

@@ -86,6 +86,19 @@ pub(crate) fn verify(e: nxt_verify::VerifyError) -> PyErr {
     })
 }
 
+/// An error of the RustPython engine.
+pub(crate) fn engine(e: nxt_rustpython::EngineError, source: Option<&str>) -> PyErr {
+    use nxt_rustpython::EngineError as E;
+    match e {
+        E::Trace(e) => trace(e, source),
+        E::Verify(e) => verify(e),
+        e @ E::Unsupported { .. } => {
+            Python::attach(|py| simple(py, "UnsupportedProgram", e.to_string()))
+        }
+        other => Python::attach(|py| simple(py, "SandboxError", other.to_string())),
+    }
+}
+
 pub(crate) fn inline(e: nxt_inline::InlineError, name: &str, source: &str) -> PyErr {
     Python::attach(|py| match e {
         nxt_inline::InlineError::Syntax {

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyTuple, PyType};
 
 use crate::convert::{de_from_str, ser_to_py};
+use crate::engines::Engine;
 use crate::interrupt::interruptible;
 
 fn event_name(e: Event) -> &'static str {
@@ -310,6 +311,36 @@ impl PyTrace {
     }
 }
 
+/// The tracer of a `trace_many` call.
+enum Tracing {
+    CPython(std::sync::Arc<nxt_trace::CPythonTracer>),
+    RustPython(Box<nxt_rustpython::RustPythonTracer>),
+}
+
+/// Why a program gave no trace, by engine.
+enum Failed {
+    CPython(nxt_trace::TraceError),
+    RustPython(nxt_rustpython::EngineError),
+}
+
+impl Failed {
+    fn into_py_err(self, source: &str) -> PyErr {
+        match self {
+            Failed::CPython(e) => crate::errors::trace(e, Some(source)),
+            Failed::RustPython(e) => crate::errors::engine(e, Some(source)),
+        }
+    }
+}
+
+impl Tracing {
+    fn trace(&self, program: &Program, options: &TraceOptions) -> Result<Trace, Failed> {
+        match self {
+            Tracing::CPython(t) => t.trace(program, options).map_err(Failed::CPython),
+            Tracing::RustPython(t) => t.trace(program, options).map_err(Failed::RustPython),
+        }
+    }
+}
+
 fn trace_options(
     max_steps: u64,
     timeout: f64,
@@ -334,7 +365,7 @@ fn trace_options(
 /// A program that fails, loops or eats memory still gives a trace (see
 /// `Trace.ending`); a program that does not compile raises `SyntaxErrorInProgram`.
 #[pyfunction]
-#[pyo3(signature = (source, *, name="<string>", keep_first=2, keep_last=1, max_value_chars=100, max_steps=10_000, timeout=2.0, memory_limit=Some(2 << 30), value_capture_chars=8192, python=None))]
+#[pyo3(signature = (source, *, name="<string>", keep_first=2, keep_last=1, max_value_chars=100, max_steps=10_000, timeout=2.0, memory_limit=Some(2 << 30), value_capture_chars=8192, python=None, engine="cpython", worker=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn trace(
     py: Python<'_>,
@@ -348,15 +379,27 @@ pub(crate) fn trace(
     memory_limit: Option<u64>,
     value_capture_chars: u64,
     python: Option<PathBuf>,
+    engine: &str,
+    worker: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTrace> {
     let options = trace_options(max_steps, timeout, memory_limit, value_capture_chars)?;
+    let engine = Engine::of(engine, worker)?;
     let program = Program::new(name.to_owned(), source);
     let (trace, program) = interruptible(py, move |_| {
-        let traced = crate::engines::any_tracer(python).and_then(|tracer| {
-            tracer
-                .trace(&program, &options)
-                .map_err(|e| crate::errors::trace(e, Some(&program.source)))
-        });
+        let traced = match engine {
+            Engine::CPython => crate::engines::any_tracer(python).and_then(|tracer| {
+                tracer
+                    .trace(&program, &options)
+                    .map_err(|e| crate::errors::trace(e, Some(&program.source)))
+            }),
+            Engine::RustPython(worker) => {
+                crate::engines::rustpython_tracer(&worker, 1).and_then(|tracer| {
+                    tracer
+                        .trace(&program, &options)
+                        .map_err(|e| crate::errors::engine(e, Some(&program.source)))
+                })
+            }
+        };
         (traced, program)
     })?;
     let trace = trace?;
@@ -373,7 +416,7 @@ pub(crate) fn trace(
 /// program that gives no trace raises its error, or with `return_exceptions=True`
 /// puts the exception in its place in the list.
 #[pyfunction]
-#[pyo3(signature = (sources, *, jobs=None, return_exceptions=false, keep_first=2, keep_last=1, max_value_chars=100, max_steps=10_000, timeout=2.0, memory_limit=Some(2 << 30), value_capture_chars=8192, python=None))]
+#[pyo3(signature = (sources, *, jobs=None, return_exceptions=false, keep_first=2, keep_last=1, max_value_chars=100, max_steps=10_000, timeout=2.0, memory_limit=Some(2 << 30), value_capture_chars=8192, python=None, engine="cpython", worker=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn trace_many(
     py: Python<'_>,
@@ -388,8 +431,11 @@ pub(crate) fn trace_many(
     memory_limit: Option<u64>,
     value_capture_chars: u64,
     python: Option<PathBuf>,
+    engine: &str,
+    worker: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<Py<PyAny>>> {
     let options = trace_options(max_steps, timeout, memory_limit, value_capture_chars)?;
+    let engine = Engine::of(engine, worker)?;
     let programs: Vec<Program> = sources
         .iter()
         .enumerate()
@@ -407,34 +453,38 @@ pub(crate) fn trace_many(
         })
         .collect::<PyResult<_>>()?;
     let workers = crate::engines::workers(jobs).min(programs.len().max(1));
-    type Traced = Vec<Option<Result<Trace, nxt_trace::TraceError>>>;
+    type Traced = Vec<Option<Result<Trace, Failed>>>;
     let (programs, results) = interruptible(py, move |cancel| {
-        let tracer = match crate::engines::tracer(python, workers) {
+        let built = match engine {
+            Engine::CPython => crate::engines::tracer(python, workers).map(Tracing::CPython),
+            Engine::RustPython(worker) => crate::engines::rustpython_tracer(&worker, workers)
+                .map(|t| Tracing::RustPython(Box::new(t))),
+        };
+        let tracer = match built {
             Ok(t) => t,
             Err(e) => return (programs, Err(e)),
         };
         let next = AtomicUsize::new(0);
         let mut out: Traced = (0..programs.len()).map(|_| None).collect();
-        let done: Vec<Vec<(usize, Result<Trace, nxt_trace::TraceError>)>> =
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|_| {
-                        s.spawn(|| {
-                            let mut mine = Vec::new();
-                            while !cancel.is_set() {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                let Some(p) = programs.get(i) else { break };
-                                mine.push((i, tracer.trace(p, &options)));
-                            }
-                            mine
-                        })
+        let done: Vec<Vec<(usize, Result<Trace, Failed>)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        while !cancel.is_set() {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(p) = programs.get(i) else { break };
+                            mine.push((i, tracer.trace(p, &options)));
+                        }
+                        mine
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
-                    .collect()
-            });
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
         for (i, r) in done.into_iter().flatten() {
             out[i] = Some(r);
         }
@@ -461,7 +511,7 @@ pub(crate) fn trace_many(
                 .into_any(),
             ),
             Err(e) => {
-                let err = crate::errors::trace(e, Some(&program.source));
+                let err = e.into_py_err(&program.source);
                 if !return_exceptions {
                     return Err(err);
                 }

@@ -72,7 +72,7 @@ pub(crate) fn verify_options(
 /// dicts, or a samples JSONL path; None verifies each task's own `code` (sample id
 /// `"code"`). Returns a `Verification` (results in input order, pass@k).
 #[pyfunction]
-#[pyo3(signature = (tasks, samples=None, *, jobs=None, timeout=3.0, memory_limit=Some(4 << 30), fail_fast=false, output_tail=2048, python=None))]
+#[pyo3(signature = (tasks, samples=None, *, jobs=None, timeout=3.0, memory_limit=Some(4 << 30), fail_fast=false, output_tail=2048, python=None, engine="cpython", worker=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn verify(
     py: Python<'_>,
@@ -84,8 +84,11 @@ pub(crate) fn verify(
     fail_fast: bool,
     output_tail: usize,
     python: Option<PathBuf>,
+    engine: &str,
+    worker: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyVerification> {
     let options = verify_options(timeout, memory_limit, fail_fast, output_tail)?;
+    let engine = crate::engines::Engine::of(engine, worker)?;
     let tasks = tasks_of(tasks)?;
     let samples = match samples {
         None => tasks.iter().map(Sample::of_task).collect(),
@@ -96,31 +99,59 @@ pub(crate) fn verify(
     let workers = crate::engines::workers(jobs).min(samples.len().max(1));
     let results = interruptible(py, move |cancel| -> PyResult<Vec<CheckResult>> {
         let pairs = check_pairs(&tasks, &samples)?;
-        let verifier = crate::engines::verifier(python, workers)?;
-        let mut out: Vec<Option<CheckResult>> = (0..pairs.len()).map(|_| None).collect();
-        let mut error = None;
-        verifier.verify_each(&pairs, &options, |i, r| {
-            match r {
-                Ok(r) => out[i] = Some(r),
-                Err(e) => {
-                    error.get_or_insert(e);
-                    return ControlFlow::Break(());
-                }
+        match engine {
+            crate::engines::Engine::CPython => {
+                let verifier = crate::engines::verifier(python, workers)?;
+                collect(pairs.len(), cancel, crate::errors::verify, |f| {
+                    verifier.verify_each(&pairs, &options, f);
+                })
             }
-            if cancel.is_set() {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
+            crate::engines::Engine::RustPython(worker) => {
+                let verifier = crate::engines::rustpython_verifier(&worker, workers)?;
+                collect(
+                    pairs.len(),
+                    cancel,
+                    |e| crate::errors::engine(e, None),
+                    |f| {
+                        verifier.verify_each(&pairs, &options, f);
+                    },
+                )
             }
-        });
-        if let Some(e) = error {
-            return Err(crate::errors::verify(e));
         }
-        out.into_iter()
-            .map(|r| r.ok_or_else(|| crate::errors::invalid("verification was interrupted")))
-            .collect()
     })??;
     Ok(PyVerification { results })
+}
+
+/// The results of `n` checks that `run` hands to its callback as they end (a
+/// `verify_each`): the first error stops it, and so does Ctrl-C.
+fn collect<E>(
+    n: usize,
+    cancel: &crate::interrupt::Cancel,
+    error_of: impl Fn(E) -> PyErr,
+    run: impl FnOnce(&mut dyn FnMut(usize, Result<CheckResult, E>) -> ControlFlow<()>),
+) -> PyResult<Vec<CheckResult>> {
+    let mut out: Vec<Option<CheckResult>> = (0..n).map(|_| None).collect();
+    let mut error = None;
+    run(&mut |i, r| {
+        match r {
+            Ok(r) => out[i] = Some(r),
+            Err(e) => {
+                error.get_or_insert(e);
+                return ControlFlow::Break(());
+            }
+        }
+        if cancel.is_set() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    if let Some(e) = error {
+        return Err(error_of(e));
+    }
+    out.into_iter()
+        .map(|r| r.ok_or_else(|| crate::errors::invalid("verification was interrupted")))
+        .collect()
 }
 
 /// Each sample with its task; an unknown task or a duplicate task id is an error.

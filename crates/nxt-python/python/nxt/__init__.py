@@ -33,6 +33,7 @@ from nxt._errors import (
     SyntaxErrorInProgram,
     TraceJsonError,
     TracerError,
+    UnsupportedProgram,
     VerifyError,
 )
 from nxt._nxt import (
@@ -113,6 +114,7 @@ __all__ = [
     "TraceJsonError",
     "TracerError",
     "Verification",
+    "UnsupportedProgram",
     "VerifyError",
     "__version__",
     "hefix_plus",

@@ -11,6 +11,7 @@ __all__ = [
     "SandboxError",
     "TracerError",
     "VerifyError",
+    "UnsupportedProgram",
     "TraceJsonError",
     "RenderError",
     "OverBudget",
@@ -52,6 +53,12 @@ class TracerError(NxtError, RuntimeError):
 
 class VerifyError(NxtError, RuntimeError):
     """A check gave no verdict: the verification harness failed."""
+
+
+class UnsupportedProgram(NxtError, ValueError):
+    """The program needs what the RustPython engine lacks or does differently (a
+    module, a construct whose trace it cannot give): no trace or verdict rather than
+    a possibly wrong one. Run it with ``engine="cpython"``."""
 
 
 class TraceJsonError(InvalidInput):

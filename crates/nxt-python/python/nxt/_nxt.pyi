@@ -230,6 +230,8 @@ def trace(
     memory_limit: Optional[int] = ...,
     value_capture_chars: int = 8192,
     python: Optional[_StrPath] = None,
+    engine: str = "cpython",
+    worker: Union[_StrPath, Sequence[str], None] = None,
 ) -> Trace: ...
 def trace_many(
     sources: Sequence[Union[str, tuple[str, str]]],
@@ -244,6 +246,8 @@ def trace_many(
     memory_limit: Optional[int] = ...,
     value_capture_chars: int = 8192,
     python: Optional[_StrPath] = None,
+    engine: str = "cpython",
+    worker: Union[_StrPath, Sequence[str], None] = None,
 ) -> list[Any]: ...
 def render(
     source: str,
@@ -266,6 +270,8 @@ def verify(
     fail_fast: bool = False,
     output_tail: int = 2048,
     python: Optional[_StrPath] = None,
+    engine: str = "cpython",
+    worker: Union[_StrPath, Sequence[str], None] = None,
 ) -> Verification: ...
 def pass_at_k(n: int, c: int, k: int) -> float: ...
 def read_tasks(path: _StrPath, *, skip_invalid: bool = False) -> list[Task]: ...
