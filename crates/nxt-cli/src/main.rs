@@ -4,8 +4,8 @@
 //! a.py b.py ... --out-dir DIR` traces many programs on a pool of warm workers; `nxt
 //! verify TASKS.jsonl [--samples S.jsonl]` runs programs against their tests; `nxt
 //! prompt TASKS.jsonl > PROMPTS.jsonl` writes NExT repair prompts; `nxt selftrain
-//! init|step|run|status|export` drives a self-training run; `nxt
-//! data import KIND FILE` writes benchmark tasks as JSONL. Exit
+//! init|step|run|status|export|checkpoint|eval|report|dump|import|demo` drives a
+//! self-training run; `nxt data import KIND FILE` writes benchmark tasks as JSONL. Exit
 //! codes: 0 done, 1 some programs failed (or an internal error), 2 bad input (a syntax
 //! error, an unreadable file, a bad option), 130 interrupted.
 

@@ -197,10 +197,18 @@ fn main() {
         .unwrap();
     let start = Instant::now();
     let mut marks: Vec<(Phase, f64)> = Vec::new();
+    let mut tenth = 0u64;
     let report = run
         .step_with(&sampler, &tracer, &verifier, &mut |p: &Progress| {
+            let now = start.elapsed().as_secs_f64();
             if marks.last().is_none_or(|(phase, _)| *phase != p.phase) {
-                marks.push((p.phase, start.elapsed().as_secs_f64()));
+                marks.push((p.phase, now));
+                eprintln!("[{now:7.1} s] {p}");
+                tenth = 0;
+            } else if p.total > 0 && p.done * 10 / p.total > tenth {
+                // Every tenth, so that an interrupted run still tells where time went.
+                tenth = p.done * 10 / p.total;
+                eprintln!("[{now:7.1} s] {p}");
             }
         })
         .unwrap();
@@ -214,14 +222,27 @@ fn main() {
     // Parsing alone, to split the sampling phase into parsing and store writes.
     let t = Instant::now();
     let mut parsed = 0u64;
-    for s in run.store().samples(1).unwrap() {
-        let text = s.answer.unwrap().completion.text;
-        parsed += u64::from(nxt_prompt::parse_response(&text).is_ok());
-    }
+    run.store()
+        .for_each_sample(1, |s, _| {
+            let text = s.answer.unwrap().completion.text;
+            parsed += u64::from(nxt_prompt::parse_response(&text).is_ok());
+            Ok(())
+        })
+        .unwrap();
     let parse = t.elapsed().as_secs_f64();
+    let step_peak = peak_rss_mb();
 
+    // The peaks of the passes that read the whole iteration back (filters, export,
+    // status), measured apart from the step's.
+    reset_peak_rss();
     let t = Instant::now();
-    let (kept, rejected) = run.kept(1).unwrap();
+    let mut kept = 0u64;
+    let rejected = run
+        .for_each_kept(1, |_| {
+            kept += 1;
+            Ok(())
+        })
+        .unwrap();
     let filters = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let exported = run
@@ -233,7 +254,10 @@ fn main() {
         )
         .unwrap();
     let export = t.elapsed().as_secs_f64();
+    let t = Instant::now();
     let status = run.status().unwrap();
+    let status_time = t.elapsed().as_secs_f64();
+    let read_peak = peak_rss_mb();
     let it = &status.iterations[1];
     let db_bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(dir.path().join("scale.db-wal")).map_or(0, |m| m.len());
@@ -243,7 +267,7 @@ fn main() {
         report.verified,
         (a.tasks as u64) * u64::from(a.distinct.min(a.samples)),
         it.passed,
-        kept.len(),
+        kept,
         rejected
     );
     println!("phase                          seconds   share");
@@ -264,13 +288,22 @@ fn main() {
         samples as f64 / total,
         db_bytes as f64 / 1e6
     );
+    println!(
+        "status {status_time:.2} s; peak RSS: step {step_peak:.0} MB, filters + export + \
+         status {read_peak:.0} MB"
+    );
     let mut statuses: std::collections::BTreeMap<String, u64> = Default::default();
-    for (_, r) in run.store().verdicts(1).unwrap() {
-        let status = serde_json::to_value(r.status).unwrap();
-        *statuses
-            .entry(status.as_str().unwrap_or("?").to_owned())
-            .or_default() += 1;
-    }
+    run.store()
+        .for_each_sample(1, |_, r| {
+            if let Some(r) = r {
+                let status = serde_json::to_value(r.status).unwrap();
+                *statuses
+                    .entry(status.as_str().unwrap_or("?").to_owned())
+                    .or_default() += 1;
+            }
+            Ok(())
+        })
+        .unwrap();
     println!(
         "verification: {:.0} samples judged/s; verdicts {statuses:?}",
         report.verified as f64 / (step - verifying)
@@ -281,19 +314,22 @@ fn main() {
         let tasks: HashMap<&str, &Task> = train.iter().map(|t| (t.task_id.as_str(), t)).collect();
         let mut lines = String::new();
         let mut n = 0;
-        for s in run.store().samples(1).unwrap() {
-            let Some(code) = s.answer.and_then(|a| a.code) else {
-                continue;
-            };
-            let t = tasks[s.slot.task_id.as_str()];
-            let record =
-                json!({"task_id": t.task_id, "code": code, "setup": t.setup, "tests": t.tests});
-            lines.push_str(&format!("{record}\n"));
-            n += 1;
-            if n == a.baseline {
-                break;
-            }
-        }
+        run.store()
+            .for_each_sample(1, |s, _| {
+                let Some(code) = s.answer.and_then(|a| a.code) else {
+                    return Ok(());
+                };
+                if n == a.baseline {
+                    return Ok(());
+                }
+                let t = tasks[s.slot.task_id.as_str()];
+                let record =
+                    json!({"task_id": t.task_id, "code": code, "setup": t.setup, "tests": t.tests});
+                lines.push_str(&format!("{record}\n"));
+                n += 1;
+                Ok(())
+            })
+            .unwrap();
         let file = dir.path().join("baseline.jsonl");
         std::fs::write(&file, lines).unwrap();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -320,4 +356,21 @@ fn main() {
             );
         }
     }
+}
+
+/// The process's peak resident set size so far (`VmHWM`), in MB; 0 where unknown.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Resets the peak resident set size to the current one (Linux: `clear_refs` 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use nxt_core::CheckResult;
+use sha2::{Digest, Sha256};
 
 /// One sampled answer, as the filters see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,9 +72,12 @@ impl Filter for PassesAllTests {
 /// rationale. Normalizing drops trailing whitespace of every line, blank lines and
 /// comment-only lines of the program, and folds every run of whitespace of the
 /// rationale into one space.
+///
+/// It remembers a SHA-256 digest of each (task, program, rationale) it keeps, not
+/// the texts: 32 bytes per kept candidate.
 #[derive(Debug, Clone, Default)]
 pub struct Dedupe {
-    seen: HashSet<(String, String, String)>,
+    seen: HashSet<[u8; 32]>,
 }
 
 impl Dedupe {
@@ -103,12 +107,17 @@ impl Filter for Dedupe {
     }
 
     fn keep(&mut self, candidate: &Candidate) -> bool {
-        let key = (
+        let mut digest = Sha256::new();
+        for part in [
             candidate.task_id.clone(),
             normalize_program(candidate.code.as_deref().unwrap_or("")),
             normalize_text(candidate.rationale.as_deref().unwrap_or("")),
-        );
-        self.seen.insert(key)
+        ] {
+            // Length-prefixed, so that no two triples give the same bytes.
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part.as_bytes());
+        }
+        self.seen.insert(digest.finalize().into())
     }
 }
 
@@ -452,6 +461,11 @@ mod tests {
             "def f():\n    return 2\n",
             Verdict::Passed
         )));
+        // The parts do not run into each other: the same letters, split otherwise.
+        assert!(f.keep(&cand("ab", 0, "x", "y", Verdict::Passed)));
+        assert!(f.keep(&cand("a", 0, "x", "by", Verdict::Passed)));
+        assert!(f.keep(&cand("a", 1, "yx", "b", Verdict::Passed)));
+        assert!(!f.keep(&cand("a", 2, "yx", "b", Verdict::Passed)));
     }
 
     const PROMPT: &str = "# (0) a=9;\n# Here is the execution trace of the program on the failing test:\n\

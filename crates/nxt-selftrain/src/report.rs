@@ -64,13 +64,7 @@ impl Run {
         let mut rows: BTreeMap<u32, IterationRow> = BTreeMap::new();
         let begun = self.store().iterations()?;
         for (it, st) in begun.iter().zip(&status.iterations) {
-            let problems = self
-                .store()
-                .samples(it.iteration)?
-                .iter()
-                .map(|s| s.slot.task_id.as_str())
-                .collect::<std::collections::BTreeSet<_>>()
-                .len();
+            let problems = self.store().sampled_tasks(it.iteration)?.len();
             let flagged = if it.iteration == 0 {
                 0
             } else {
@@ -139,12 +133,12 @@ impl Run {
             chain = chain.with(Dedupe::new());
         }
         let mut consistency = TraceConsistency;
-        Ok(self
-            .candidates(iteration)?
-            .into_iter()
-            .filter(|c| chain.keep(c))
-            .filter(|c| !consistency.keep(c))
-            .count() as u64)
+        let mut flagged = 0;
+        self.for_each_candidate(iteration, |c| {
+            flagged += u64::from(chain.keep(&c) && !consistency.keep(&c));
+            Ok(())
+        })?;
+        Ok(flagged)
     }
 }
 

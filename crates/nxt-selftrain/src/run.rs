@@ -34,6 +34,9 @@ use crate::filter::{
 use crate::sampling::SlotSampler;
 use crate::{Checkpoint, Error, SlotAnswer, Split, Store};
 
+/// How many distinct programs are verified together (see `Run::verify_pending_in`).
+const VERIFY_BATCH: usize = 256;
+
 fn run_error(message: impl Into<String>) -> Error {
     Error::Run(message.into())
 }
@@ -312,6 +315,13 @@ impl std::fmt::Display for Scope {
 }
 
 impl Scope {
+    fn tables(self) -> (crate::store::Tables, u32) {
+        match self {
+            Scope::Iteration(k) => (crate::store::TRAIN, k),
+            Scope::Evaluation { id, .. } => (crate::store::EVAL, id),
+        }
+    }
+
     fn pending(self, store: &Store) -> Result<Vec<crate::Pending>, Error> {
         match self {
             Scope::Iteration(k) => store.pending(k),
@@ -335,20 +345,6 @@ impl Scope {
         match self {
             Scope::Iteration(_) => store.fill(slots, answers),
             Scope::Evaluation { .. } => store.fill_eval(slots, answers),
-        }
-    }
-
-    fn samples(self, store: &Store) -> Result<Vec<crate::StoredSample>, Error> {
-        match self {
-            Scope::Iteration(k) => store.samples(k),
-            Scope::Evaluation { id, .. } => store.eval_samples(id),
-        }
-    }
-
-    fn verdicts(self, store: &Store) -> Result<Vec<(crate::Slot, CheckResult)>, Error> {
-        match self {
-            Scope::Iteration(k) => store.verdicts(k),
-            Scope::Evaluation { id, .. } => store.eval_verdicts(id),
         }
     }
 
@@ -572,24 +568,16 @@ impl Run {
             return Ok(Some(train.into_iter().map(|t| t.task_id).collect()));
         }
         let mut tally: HashMap<String, (u64, u64)> = HashMap::new();
-        let verdicts: HashMap<(String, u32), bool> = self
-            .store
-            .verdicts(0)?
-            .into_iter()
-            .map(|(slot, r)| ((slot.task_id, slot.index), r.status.passed()))
-            .collect();
-        for sample in self.store.samples(0)? {
+        self.store.for_each_sample(0, |sample, verdict| {
             if sample.answer.is_none() {
-                continue;
+                return Ok(());
             }
-            let passed = verdicts
-                .get(&(sample.slot.task_id.clone(), sample.slot.index))
-                .copied()
-                .unwrap_or(false);
+            let passed = verdict.is_some_and(|v| v.status.passed());
             let entry = tally.entry(sample.slot.task_id).or_default();
             entry.0 += 1;
             entry.1 += u64::from(passed);
-        }
+            Ok(())
+        })?;
         Ok(Some(
             train
                 .into_iter()
@@ -850,85 +838,102 @@ impl Run {
         verifier: &V,
         on_progress: &mut dyn FnMut(&Progress),
     ) -> Result<u64, Error> {
-        let judged: std::collections::HashSet<(String, u32)> = scope
-            .verdicts(&self.store)?
-            .into_iter()
-            .map(|(s, _)| (s.task_id, s.index))
-            .collect();
-        // Distinct programs per task, each with the slots that hold it.
-        let mut programs: Vec<(String, String, Vec<crate::Slot>)> = Vec::new();
-        let mut seen: HashMap<(String, String), usize> = HashMap::new();
-        let mut todo = 0u64;
-        for s in scope.samples(&self.store)? {
-            if judged.contains(&(s.slot.task_id.clone(), s.slot.index)) {
-                continue;
-            }
-            let Some(code) = s.answer.and_then(|a| a.code) else {
-                continue;
-            };
-            todo += 1;
-            let key = (s.slot.task_id.clone(), code);
-            match seen.get(&key) {
-                Some(&i) => programs[i].2.push(s.slot),
-                None => {
-                    seen.insert(key.clone(), programs.len());
-                    programs.push((key.0, key.1, vec![s.slot]));
-                }
-            }
-        }
+        // Task by task from the store (memory stays bounded whatever the run's
+        // size), each distinct (task, program) once with the slots that hold it; a
+        // batch is verified once it has enough programs.
+        let (tables, key) = scope.tables();
+        let todo = self.store.unjudged_in(tables, key)?;
         let options = VerifyOptions::default();
         let mut verified = 0;
-        if todo > 0 {
-            on_progress(&Progress {
-                scope,
-                phase: Phase::Verifying,
-                done: 0,
-                total: todo,
-            });
+        if todo == 0 {
+            return Ok(0);
         }
-        // Batches wide enough that a program running into its time limit does not
-        // leave the other workers idle for long (a batch ends with its slowest check).
-        for chunk in programs.chunks(256) {
-            self.check_interrupt(scope)?;
-            let samples: Vec<Sample> = chunk
-                .iter()
-                .map(|(task_id, code, slots)| Sample {
-                    task_id: task_id.clone(),
-                    sample_id: slots[0].index.to_string(),
-                    code: code.clone(),
-                    meta: Default::default(),
-                })
-                .collect();
-            let pairs: Vec<(&Task, &Sample)> = samples
-                .iter()
-                .map(|sample| {
-                    tasks
-                        .get(&sample.task_id)
-                        .map(|t| (t, sample))
-                        .ok_or_else(|| run_error(format!("unknown task {:?}", sample.task_id)))
-                })
-                .collect::<Result<_, _>>()?;
-            let results = verifier.verify_all(&pairs, &options);
-            let mut slots = Vec::new();
-            let mut verdicts = Vec::new();
-            for ((_, _, owners), result) in chunk.iter().zip(results) {
-                let result: CheckResult =
-                    result.map_err(|e| run_error(format!("verification: {e}")))?;
-                for slot in owners {
-                    slots.push(slot.clone());
-                    verdicts.push(result.clone());
+        on_progress(&Progress {
+            scope,
+            phase: Phase::Verifying,
+            done: 0,
+            total: todo,
+        });
+        let mut programs: Vec<(String, String, Vec<crate::Slot>)> = Vec::new();
+        let task_ids = self.store.sampled_tasks_in(tables, key)?;
+        for (n, task_id) in task_ids.iter().enumerate() {
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            for (s, verdict) in self.store.task_samples_in(tables, key, task_id)? {
+                if verdict.is_some() {
+                    continue;
+                }
+                let Some(code) = s.answer.and_then(|a| a.code) else {
+                    continue;
+                };
+                match seen.get(&code) {
+                    Some(&i) => programs[i].2.push(s.slot),
+                    None => {
+                        seen.insert(code.clone(), programs.len());
+                        programs.push((s.slot.task_id.clone(), code, vec![s.slot]));
+                    }
                 }
             }
-            scope.record_verdicts(&mut self.store, &slots, &verdicts)?;
-            verified += slots.len() as u64;
-            on_progress(&Progress {
-                scope,
-                phase: Phase::Verifying,
-                done: verified,
-                total: todo,
-            });
+            let last = n + 1 == task_ids.len();
+            // Batches wide enough that a program running into its time limit does not
+            // leave the other workers idle for long (a batch ends with its slowest
+            // check).
+            while programs.len() >= VERIFY_BATCH || (last && !programs.is_empty()) {
+                let rest = programs.split_off(VERIFY_BATCH.min(programs.len()));
+                let chunk = std::mem::replace(&mut programs, rest);
+                self.check_interrupt(scope)?;
+                verified += self.verify_batch(scope, &chunk, tasks, verifier, &options)?;
+                on_progress(&Progress {
+                    scope,
+                    phase: Phase::Verifying,
+                    done: verified,
+                    total: todo,
+                });
+            }
         }
         Ok(verified)
+    }
+
+    /// Verifies one batch of distinct programs and records their verdicts on every
+    /// slot holding them, in one transaction; how many slots were judged.
+    fn verify_batch<V: Verifier>(
+        &mut self,
+        scope: Scope,
+        chunk: &[(String, String, Vec<crate::Slot>)],
+        tasks: &HashMap<String, Task>,
+        verifier: &V,
+        options: &VerifyOptions,
+    ) -> Result<u64, Error> {
+        let samples: Vec<Sample> = chunk
+            .iter()
+            .map(|(task_id, code, slots)| Sample {
+                task_id: task_id.clone(),
+                sample_id: slots[0].index.to_string(),
+                code: code.clone(),
+                meta: Default::default(),
+            })
+            .collect();
+        let pairs: Vec<(&Task, &Sample)> = samples
+            .iter()
+            .map(|sample| {
+                tasks
+                    .get(&sample.task_id)
+                    .map(|t| (t, sample))
+                    .ok_or_else(|| run_error(format!("unknown task {:?}", sample.task_id)))
+            })
+            .collect::<Result<_, _>>()?;
+        let results = verifier.verify_all(&pairs, options);
+        let mut slots = Vec::new();
+        let mut verdicts = Vec::new();
+        for ((_, _, owners), result) in chunk.iter().zip(results) {
+            let result: CheckResult =
+                result.map_err(|e| run_error(format!("verification: {e}")))?;
+            for slot in owners {
+                slots.push(slot.clone());
+                verdicts.push(result.clone());
+            }
+        }
+        scope.record_verdicts(&mut self.store, &slots, &verdicts)?;
+        Ok(slots.len() as u64)
     }
 
     /// The checkpoint of an iteration: for 0 the base model (the configuration's
@@ -1116,23 +1121,18 @@ impl Run {
     pub fn eval_results(&self) -> Result<Vec<EvalResult>, Error> {
         let mut out = Vec::new();
         for evaluation in self.store.evaluations()? {
-            let passed: std::collections::HashSet<(String, u32)> = self
-                .store
-                .eval_verdicts(evaluation.id)?
-                .into_iter()
-                .filter(|(_, r)| r.status.passed())
-                .map(|(s, _)| (s.task_id, s.index))
-                .collect();
             let mut tally: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-            for s in self.store.eval_samples(evaluation.id)? {
-                if s.answer.is_none() {
-                    continue;
-                }
-                let ok = passed.contains(&(s.slot.task_id.clone(), s.slot.index));
-                let entry = tally.entry(s.slot.task_id).or_default();
-                entry.0 += 1;
-                entry.1 += u64::from(ok);
-            }
+            self.store
+                .for_each_eval_sample(evaluation.id, |s, verdict| {
+                    if s.answer.is_none() {
+                        return Ok(());
+                    }
+                    let ok = verdict.is_some_and(|r| r.status.passed());
+                    let entry = tally.entry(s.slot.task_id).or_default();
+                    entry.0 += 1;
+                    entry.1 += u64::from(ok);
+                    Ok(())
+                })?;
             let pass_at = EVAL_KS
                 .iter()
                 .map(|&k| {
@@ -1262,108 +1262,138 @@ impl Run {
     }
 
     /// The candidates of an iteration, in order (by task, then index), filled slots
-    /// only.
+    /// only. All in memory: [`Run::for_each_candidate`] streams them.
     pub fn candidates(&self, iteration: u32) -> Result<Vec<Candidate>, Error> {
-        let mut verdicts: HashMap<(String, u32), CheckResult> = self
-            .store
-            .verdicts(iteration)?
-            .into_iter()
-            .map(|(s, r)| ((s.task_id, s.index), r))
-            .collect();
-        let mut prompts: HashMap<String, String> = HashMap::new();
         let mut out = Vec::new();
-        for s in self.store.samples(iteration)? {
+        self.for_each_candidate(iteration, |c| {
+            out.push(c);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` on every candidate of an iteration, in order (by task, then index),
+    /// filled slots only, reading them from the store as it goes: memory stays bounded
+    /// whatever the iteration's size. `f`'s first error stops the walk.
+    pub fn for_each_candidate(
+        &self,
+        iteration: u32,
+        mut f: impl FnMut(Candidate) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut prompt = PromptCache::default();
+        self.store.for_each_sample(iteration, |s, verdict| {
             let Some(answer) = s.answer else {
-                continue;
+                return Ok(());
             };
-            let prompt = match prompts.get(&s.prompt_hash) {
-                Some(p) => p.clone(),
-                None => {
-                    let text = self
-                        .store
-                        .prompt(&s.prompt_hash)?
-                        .map(|p| prompt_text(&p))
-                        .unwrap_or_default();
-                    prompts.insert(s.prompt_hash.clone(), text.clone());
-                    text
-                }
-            };
-            out.push(Candidate {
-                verdict: verdicts.remove(&(s.slot.task_id.clone(), s.slot.index)),
+            prompt.load(&self.store, &s.prompt_hash)?;
+            f(Candidate {
+                verdict,
                 task_id: s.slot.task_id,
                 index: s.slot.index,
                 rationale: answer.rationale,
                 code: answer.code,
-                prompt: Some(prompt),
-            });
-        }
-        Ok(out)
+                prompt: Some(prompt.text.clone()),
+            })
+        })
     }
 
     /// The samples of an iteration the run's filters keep, in order, and how many
-    /// each filter rejected.
+    /// each filter rejected. All in memory: [`Run::for_each_kept`] streams them.
     pub fn kept(&self, iteration: u32) -> Result<(Vec<Kept>, Rejected), Error> {
-        let mut chain = self.config.filters();
-        let keep: std::collections::HashSet<(String, u32)> = self
-            .candidates(iteration)?
-            .into_iter()
-            .filter(|c| chain.keep(c))
-            .map(|c| (c.task_id, c.index))
-            .collect();
-        let mut prompts: BTreeMap<String, PromptInput> = BTreeMap::new();
         let mut out = Vec::new();
-        for s in self.store.samples(iteration)? {
-            if !keep.contains(&(s.slot.task_id.clone(), s.slot.index)) {
-                continue;
-            }
-            let prompt = match prompts.get(&s.prompt_hash) {
-                Some(p) => p.clone(),
-                None => {
-                    let p = self
-                        .store
-                        .prompt(&s.prompt_hash)?
-                        .ok_or_else(|| run_error(format!("prompt {} is missing", s.prompt_hash)))?;
-                    prompts.insert(s.prompt_hash.clone(), p.clone());
-                    p
-                }
-            };
-            out.push(Kept {
-                iteration,
-                task_id: s.slot.task_id,
-                index: s.slot.index,
-                prompt,
-                answer: s.answer.map(|a| a.completion.text).unwrap_or_default(),
-            });
-        }
-        Ok((out, chain.rejected()))
+        let rejected = self.for_each_kept(iteration, |k| {
+            out.push(k);
+            Ok(())
+        })?;
+        Ok((out, rejected))
     }
 
-    /// Where the run stands.
+    /// Calls `f` on every sample of an iteration the run's filters keep, in order,
+    /// reading the candidates from the store as it goes (memory stays bounded
+    /// whatever the iteration's size); how many each filter rejected. `f`'s first
+    /// error stops the walk.
+    pub fn for_each_kept(
+        &self,
+        iteration: u32,
+        mut f: impl FnMut(Kept) -> Result<(), Error>,
+    ) -> Result<Rejected, Error> {
+        let mut chain = self.config.filters();
+        self.walk(iteration, Some(&mut chain), &mut f)?;
+        Ok(chain.rejected())
+    }
+
+    /// One pass over the filled samples of an iteration: counts them, and with a
+    /// chain, gives `on_kept` each sample the chain keeps.
+    fn walk(
+        &self,
+        iteration: u32,
+        mut chain: Option<&mut Chain>,
+        on_kept: &mut dyn FnMut(Kept) -> Result<(), Error>,
+    ) -> Result<Tally, Error> {
+        let mut tally = Tally::default();
+        let mut prompt = PromptCache::default();
+        self.store.for_each_sample(iteration, |s, verdict| {
+            let Some(answer) = s.answer else {
+                return Ok(());
+            };
+            tally.parsed += u64::from(answer.code.is_some());
+            tally.verified += u64::from(verdict.is_some());
+            tally.passed += u64::from(verdict.as_ref().is_some_and(|v| v.status.passed()));
+            let Some(chain) = chain.as_deref_mut() else {
+                return Ok(());
+            };
+            prompt.load(&self.store, &s.prompt_hash)?;
+            let candidate = Candidate {
+                verdict,
+                task_id: s.slot.task_id,
+                index: s.slot.index,
+                rationale: answer.rationale,
+                code: answer.code,
+                prompt: Some(prompt.text.clone()),
+            };
+            if !chain.keep(&candidate) {
+                return Ok(());
+            }
+            let input = prompt
+                .input
+                .clone()
+                .ok_or_else(|| run_error(format!("prompt {} is missing", s.prompt_hash)))?;
+            on_kept(Kept {
+                iteration,
+                task_id: candidate.task_id,
+                index: candidate.index,
+                prompt: input,
+                answer: answer.completion.text,
+            })
+        })?;
+        Ok(tally)
+    }
+
+    /// Where the run stands. One streaming pass over each iteration's samples: memory
+    /// stays bounded whatever the run's size.
     pub fn status(&self) -> Result<Status, Error> {
         let mut iterations = Vec::new();
         for it in self.store.iterations()? {
             let (planned, filled) = self.store.progress(it.iteration)?;
-            let candidates = self.candidates(it.iteration)?;
-            let parsed = candidates.iter().filter(|c| c.code.is_some()).count() as u64;
-            let verified = candidates.iter().filter(|c| c.verdict.is_some()).count() as u64;
-            let passed = candidates
-                .iter()
-                .filter(|c| c.verdict.as_ref().is_some_and(|v| v.status.passed()))
-                .count() as u64;
-            let (kept, rejected) = if it.iteration == 0 {
-                (0, Vec::new())
+            let (tally, kept, rejected) = if it.iteration == 0 {
+                (self.walk(0, None, &mut |_| Ok(()))?, 0, Vec::new())
             } else {
-                let (kept, rejected) = self.kept(it.iteration)?;
-                (kept.len() as u64, rejected)
+                let mut chain = self.config.filters();
+                let mut kept = 0u64;
+                let tally = self.walk(it.iteration, Some(&mut chain), &mut |_| {
+                    kept += 1;
+                    Ok(())
+                })?;
+                (tally, kept, chain.rejected())
             };
             iterations.push(IterationStatus {
                 iteration: it.iteration,
                 finished: it.finished_at.is_some(),
                 planned,
                 filled,
-                parsed,
-                verified,
-                passed,
+                parsed: tally.parsed,
+                verified: tally.verified,
+                passed: tally.passed,
                 kept,
                 rejected,
             });
@@ -1383,13 +1413,28 @@ impl Run {
     /// The fine-tuning records of an iteration (from 1), or of iterations 1 to
     /// `iteration` when `accumulate`, one JSON object per line, in order. The paper
     /// trains every iteration from the base checkpoint on that iteration's data only:
-    /// `accumulate = false`.
+    /// `accumulate = false`. All in memory: [`Run::export`] streams them to a file.
     pub fn export_records(
         &self,
         iteration: u32,
         format: ExportFormat,
         accumulate: bool,
     ) -> Result<Vec<String>, Error> {
+        let mut lines = Vec::new();
+        self.for_each_record(iteration, format, accumulate, &mut |line| {
+            lines.push(line);
+            Ok(())
+        })?;
+        Ok(lines)
+    }
+
+    fn for_each_record(
+        &self,
+        iteration: u32,
+        format: ExportFormat,
+        accumulate: bool,
+        f: &mut dyn FnMut(String) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         if iteration == 0 {
             return Err(run_error(
                 "iteration 0 selects the hard problems; export iterations from 1",
@@ -1404,13 +1449,10 @@ impl Run {
             return Err(run_error(format!("iteration {iteration} is not finished")));
         }
         let first = if accumulate { 1 } else { iteration };
-        let mut lines = Vec::new();
         for k in first..=iteration {
-            for kept in self.kept(k)?.0 {
-                lines.push(record(&kept, format).to_string());
-            }
+            self.for_each_kept(k, |kept| f(record(&kept, format).to_string()))?;
         }
-        Ok(lines)
+        Ok(())
     }
 
     /// Writes [`Run::export_records`] to `out` (replacing it) and records the export
@@ -1422,12 +1464,6 @@ impl Run {
         accumulate: bool,
         out: &Path,
     ) -> Result<u64, Error> {
-        let lines = self.export_records(iteration, format, accumulate)?;
-        let mut bytes = Vec::new();
-        for line in &lines {
-            bytes.extend_from_slice(line.as_bytes());
-            bytes.push(b'\n');
-        }
         let io = |source| Error::Io {
             path: out.to_owned(),
             source,
@@ -1443,15 +1479,33 @@ impl Run {
                 .unwrap_or_default(),
             std::process::id()
         ));
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        drop(file);
-        std::fs::rename(&tmp, out).map_err(io)?;
-        let sha: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        // The records go to a temporary file as they are read (memory stays bounded),
+        // which replaces `out` only once complete.
+        let written = (|| {
+            let file = std::fs::File::create(&tmp).map_err(io)?;
+            let mut writer = std::io::BufWriter::new(file);
+            let mut hasher = Sha256::new();
+            let mut count = 0u64;
+            self.for_each_record(iteration, format, accumulate, &mut |mut line| {
+                line.push('\n');
+                hasher.update(line.as_bytes());
+                count += 1;
+                writer.write_all(line.as_bytes()).map_err(io)
+            })?;
+            let file = writer.into_inner().map_err(|e| io(e.into_error()))?;
+            file.sync_all().map_err(io)?;
+            drop(file);
+            std::fs::rename(&tmp, out).map_err(io)?;
+            Ok::<_, Error>((count, hasher.finalize()))
+        })();
+        let (count, digest) = match written {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let sha: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         let kind = format!(
             "{}{}",
             match format {
@@ -1460,14 +1514,37 @@ impl Run {
             },
             if accumulate { "-accumulated" } else { "" }
         );
-        self.store.record_export(
-            Some(iteration),
-            &kind,
-            &out.to_string_lossy(),
-            lines.len() as u64,
-            &sha,
-        )?;
-        Ok(lines.len() as u64)
+        self.store
+            .record_export(Some(iteration), &kind, &out.to_string_lossy(), count, &sha)?;
+        Ok(count)
+    }
+}
+
+/// Counts of one pass over an iteration's filled samples.
+#[derive(Debug, Default)]
+struct Tally {
+    parsed: u64,
+    verified: u64,
+    passed: u64,
+}
+
+/// The prompt of the samples being read: read once per task (a task's samples share
+/// it and come together), not kept beyond.
+#[derive(Debug, Default)]
+struct PromptCache {
+    hash: Option<String>,
+    input: Option<PromptInput>,
+    text: String,
+}
+
+impl PromptCache {
+    fn load(&mut self, store: &Store, hash: &str) -> Result<(), Error> {
+        if self.hash.as_deref() != Some(hash) {
+            self.input = store.prompt(hash)?;
+            self.text = self.input.as_ref().map(prompt_text).unwrap_or_default();
+            self.hash = Some(hash.to_owned());
+        }
+        Ok(())
     }
 }
 

@@ -119,19 +119,19 @@ CREATE TABLE eval_verdicts (
 /// The tables of a kind of slot: the self-training samples (keyed by iteration) or the
 /// dev-set evaluation samples (keyed by evaluation id).
 #[derive(Debug, Clone, Copy)]
-struct Tables {
+pub(crate) struct Tables {
     samples: &'static str,
     verdicts: &'static str,
     key: &'static str,
 }
 
-const TRAIN: Tables = Tables {
+pub(crate) const TRAIN: Tables = Tables {
     samples: "samples",
     verdicts: "verdicts",
     key: "iteration",
 };
 
-const EVAL: Tables = Tables {
+pub(crate) const EVAL: Tables = Tables {
     samples: "eval_samples",
     verdicts: "eval_verdicts",
     key: "evaluation",
@@ -758,7 +758,7 @@ impl Store {
     }
 
     fn pending_in(&self, t: Tables, iteration: u32) -> Result<Vec<Pending>, Error> {
-        let mut stmt = self.conn.prepare(&format!(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT s.task_id, s.idx, s.prompt_hash, p.json, s.params, s.model, s.checkpoint \
              FROM {} s JOIN prompts p ON p.hash = s.prompt_hash \
              WHERE s.{} = ?1 AND s.answer IS NULL ORDER BY s.task_id, s.idx",
@@ -881,48 +881,163 @@ impl Store {
     }
 
     fn samples_in(&self, t: Tables, iteration: u32) -> Result<Vec<StoredSample>, Error> {
+        let mut out = Vec::new();
+        self.visit_in(t, iteration, false, &mut |sample, _| {
+            out.push(sample);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` on every sample of an iteration, filled or not, by task and index,
+    /// with its verdict when it has one. The samples are read from the database as
+    /// `f` goes, so memory stays bounded whatever the iteration's size (unlike
+    /// [`Store::samples`] and [`Store::verdicts`]); `f`'s first error stops the walk
+    /// and is returned.
+    pub fn for_each_sample(
+        &self,
+        iteration: u32,
+        mut f: impl FnMut(StoredSample, Option<CheckResult>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.visit_in(TRAIN, iteration, true, &mut f)
+    }
+
+    /// [`Store::for_each_sample`] for an evaluation.
+    pub fn for_each_eval_sample(
+        &self,
+        evaluation: u32,
+        mut f: impl FnMut(StoredSample, Option<CheckResult>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.visit_in(EVAL, evaluation, true, &mut f)
+    }
+
+    /// The samples of one task at an iteration, filled or not, by index, each with
+    /// its verdict when it has one.
+    pub fn task_samples(
+        &self,
+        iteration: u32,
+        task_id: &str,
+    ) -> Result<Vec<(StoredSample, Option<CheckResult>)>, Error> {
+        self.task_samples_in(TRAIN, iteration, task_id)
+    }
+
+    pub(crate) fn task_samples_in(
+        &self,
+        t: Tables,
+        iteration: u32,
+        task_id: &str,
+    ) -> Result<Vec<(StoredSample, Option<CheckResult>)>, Error> {
+        let mut out = Vec::new();
+        self.query_samples(t, iteration, Some(task_id), true, &mut |s, v| {
+            out.push((s, v));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The tasks with samples at an iteration, in order.
+    pub fn sampled_tasks(&self, iteration: u32) -> Result<Vec<String>, Error> {
+        self.sampled_tasks_in(TRAIN, iteration)
+    }
+
+    pub(crate) fn sampled_tasks_in(&self, t: Tables, iteration: u32) -> Result<Vec<String>, Error> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT task_id, idx, prompt_hash, model, checkpoint, params, answer, \
-             finish_reason, rationale, code, parse_error \
-             FROM {} WHERE {} = ?1 ORDER BY task_id, idx",
+            "SELECT DISTINCT task_id FROM {} WHERE {} = ?1 ORDER BY task_id",
             t.samples, t.key
         ))?;
-        let rows = stmt.query_map([iteration], |r| {
+        let rows = stmt.query_map([iteration], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
+    /// How many samples of an iteration hold a program and have no verdict yet.
+    pub(crate) fn unjudged_in(&self, t: Tables, iteration: u32) -> Result<u64, Error> {
+        Ok(self.conn.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM {s} x WHERE x.{k} = ?1 AND x.answer IS NOT NULL \
+                 AND x.code IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {v} v \
+                 WHERE v.{k} = x.{k} AND v.task_id = x.task_id AND v.idx = x.idx)",
+                s = t.samples,
+                v = t.verdicts,
+                k = t.key
+            ),
+            [iteration],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn visit_in(
+        &self,
+        t: Tables,
+        iteration: u32,
+        verdicts: bool,
+        f: &mut dyn FnMut(StoredSample, Option<CheckResult>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.query_samples(t, iteration, None, verdicts, f)
+    }
+
+    fn query_samples(
+        &self,
+        t: Tables,
+        iteration: u32,
+        task_id: Option<&str>,
+        verdicts: bool,
+        f: &mut dyn FnMut(StoredSample, Option<CheckResult>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let (verdict, join) = if verdicts {
+            (
+                "v.json",
+                format!(
+                    "LEFT JOIN {v} v ON v.{k} = s.{k} AND v.task_id = s.task_id AND v.idx = s.idx",
+                    v = t.verdicts,
+                    k = t.key
+                ),
+            )
+        } else {
+            ("NULL", String::new())
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT s.task_id, s.idx, s.prompt_hash, s.model, s.checkpoint, s.params, s.answer, \
+             s.finish_reason, s.rationale, s.code, s.parse_error, {verdict} \
+             FROM {} s {join} WHERE s.{k} = ?1 AND (?2 IS NULL OR s.task_id = ?2) \
+             ORDER BY s.task_id, s.idx",
+            t.samples,
+            k = t.key
+        ))?;
+        let mut rows = stmt.query(params![iteration, task_id])?;
+        while let Some(r) = rows.next()? {
             let answer: Option<String> = r.get(6)?;
-            Ok((
-                Slot {
+            let answer = match answer {
+                Some(text) => Some(SlotAnswer {
+                    completion: Completion::new(text, r.get(7)?),
+                    rationale: r.get(8)?,
+                    code: r.get(9)?,
+                    parse_error: r.get(10)?,
+                }),
+                None => None,
+            };
+            let params: String = r.get(5)?;
+            let sample = StoredSample {
+                slot: Slot {
                     iteration,
                     task_id: r.get(0)?,
                     index: r.get(1)?,
                 },
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, String>(5)?,
-                answer.map(|text| -> rusqlite::Result<SlotAnswer> {
-                    Ok(SlotAnswer {
-                        completion: Completion::new(text, r.get(7)?),
-                        rationale: r.get(8)?,
-                        code: r.get(9)?,
-                        parse_error: r.get(10)?,
-                    })
-                }),
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (slot, prompt_hash, model, checkpoint, params, answer) = row?;
-            out.push(StoredSample {
-                slot,
-                prompt_hash,
-                model,
-                checkpoint,
+                prompt_hash: r.get(2)?,
+                model: r.get(3)?,
+                checkpoint: r.get(4)?,
                 params: serde_json::from_str(&params)
                     .map_err(|e| state(format!("stored params: {e}")))?,
-                answer: answer.transpose()?,
-            });
+                answer,
+            };
+            let verdict: Option<String> = r.get(11)?;
+            let verdict = verdict
+                .map(|json| {
+                    serde_json::from_str(&json).map_err(|e| state(format!("stored verdict: {e}")))
+                })
+                .transpose()?;
+            f(sample, verdict)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// How many slots an iteration has, and how many are filled.

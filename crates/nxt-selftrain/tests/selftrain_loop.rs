@@ -323,3 +323,115 @@ fn configurations_read_from_toml() {
     ));
     assert_eq!(RunConfig::from_toml("").unwrap(), RunConfig::default());
 }
+
+#[test]
+fn streaming_passes_agree_with_the_stored_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stream.db");
+    let (tracer, verifier) = python();
+    let sampler = ReplaySampler::open(demo("answers.jsonl")).unwrap();
+    let mut run = Run::init(&db, &config(1), &tasks("train.jsonl"), &tasks("dev.jsonl")).unwrap();
+    run.step(&sampler, &tracer, &verifier, &mut quiet).unwrap();
+    run.step(&sampler, &tracer, &verifier, &mut quiet).unwrap();
+    assert_eq!(run.next().unwrap(), Next::Done);
+
+    // The streamed samples, with their verdicts, are the stored ones in order; task by
+    // task too.
+    let samples = run.store().samples(1).unwrap();
+    let verdicts = run.store().verdicts(1).unwrap();
+    let mut streamed = Vec::new();
+    run.store()
+        .for_each_sample(1, |s, v| {
+            streamed.push((s, v));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(streamed.len(), 24);
+    assert_eq!(
+        streamed.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
+        samples
+    );
+    let judged: Vec<_> = streamed
+        .iter()
+        .filter_map(|(s, v)| v.clone().map(|v| (s.slot.clone(), v)))
+        .collect();
+    assert_eq!(judged, verdicts);
+    let tasks_sampled = run.store().sampled_tasks(1).unwrap();
+    assert_eq!(tasks_sampled.len(), 6);
+    let by_task: Vec<_> = tasks_sampled
+        .iter()
+        .flat_map(|t| run.store().task_samples(1, t).unwrap())
+        .collect();
+    assert_eq!(by_task, streamed);
+
+    // Candidates: the filled samples with their programs and verdicts.
+    let mut candidates = Vec::new();
+    run.for_each_candidate(1, |c| {
+        candidates.push(c);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(candidates, run.candidates(1).unwrap());
+    assert_eq!(candidates.len(), 24);
+    for (c, (s, v)) in candidates.iter().zip(&streamed) {
+        assert_eq!((&c.task_id, c.index), (&s.slot.task_id, s.slot.index));
+        assert_eq!(c.code, s.answer.as_ref().unwrap().code);
+        assert_eq!(&c.verdict, v);
+        assert!(c.prompt.as_ref().unwrap().contains(&s.slot.task_id[5..]));
+    }
+
+    // Kept: what the filters keep, streamed or collected alike, and the status counts
+    // agree with a count over the stored samples.
+    let mut kept = Vec::new();
+    let rejected = run
+        .for_each_kept(1, |k| {
+            kept.push(k);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((kept.clone(), rejected.clone()), run.kept(1).unwrap());
+    let passed = verdicts.iter().filter(|(_, r)| r.status.passed()).count() as u64;
+    let status = run.status().unwrap();
+    let one = &status.iterations[1];
+    assert_eq!(
+        (one.parsed, one.verified, one.passed, one.kept),
+        (18, verdicts.len() as u64, passed, kept.len() as u64)
+    );
+    assert_eq!(one.rejected, rejected);
+
+    // The callback's first error stops the walk and is returned.
+    let mut calls = 0;
+    let err = run
+        .for_each_kept(1, |_| {
+            calls += 1;
+            Err(Error::Run("stop".into()))
+        })
+        .unwrap_err();
+    assert_eq!((calls, err.to_string().contains("stop")), (1, true));
+
+    // A failed export leaves the file it would replace as it was and no temporary
+    // file, and records nothing.
+    let out = dir.path().join("out.jsonl");
+    std::fs::write(&out, "before\n").unwrap();
+    assert!(run.export(2, ExportFormat::Chat, false, &out).is_err());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "before\n");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+    assert!(run.store().exports().unwrap().is_empty());
+    assert_eq!(
+        run.export(1, ExportFormat::Completion, false, &out)
+            .unwrap(),
+        kept.len() as u64
+    );
+    let records = run
+        .export_records(1, ExportFormat::Completion, false)
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        records.join("\n") + "\n"
+    );
+}
