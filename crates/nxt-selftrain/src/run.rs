@@ -37,6 +37,13 @@ use crate::{Checkpoint, Error, SlotAnswer, Split, Store};
 /// How many distinct programs are verified together (see `Run::verify_pending_in`).
 const VERIFY_BATCH: usize = 256;
 
+/// How many tasks are prompted together (see `Run::prompt_and_plan`).
+const PROMPT_BATCH: usize = 512;
+
+/// How many tasks' empty slots are read from the store together (see
+/// `Run::sample_pending`).
+const PENDING_PAGE: usize = 256;
+
 fn run_error(message: impl Into<String>) -> Error {
     Error::Run(message.into())
 }
@@ -319,13 +326,6 @@ impl Scope {
         match self {
             Scope::Iteration(k) => (crate::store::TRAIN, k),
             Scope::Evaluation { id, .. } => (crate::store::EVAL, id),
-        }
-    }
-
-    fn pending(self, store: &Store) -> Result<Vec<crate::Pending>, Error> {
-        match self {
-            Scope::Iteration(k) => store.pending(k),
-            Scope::Evaluation { id, .. } => store.pending_eval(id),
         }
     }
 
@@ -674,16 +674,17 @@ impl Run {
 
         // Prompts, then slots.
         let prompter = self.config.prompter()?;
-        let requests = self.requests(scope, &prompter, &tasks, n, tracer, verifier, on_progress);
-        for request in requests {
-            match request {
-                Ok(request) => {
-                    self.store
-                        .plan(iteration, &request, &checkpoint.model, recorded.as_deref())?;
-                }
-                Err(unprompted) => report.unprompted.push(unprompted),
-            }
-        }
+        report.unprompted = self.prompt_and_plan(
+            scope,
+            &prompter,
+            &tasks,
+            n,
+            &checkpoint.model,
+            recorded.as_deref(),
+            tracer,
+            verifier,
+            on_progress,
+        )?;
 
         // Sampling, then verification of what is read and not yet judged.
         let failure;
@@ -724,20 +725,24 @@ impl Run {
         Ok(())
     }
 
-    /// The sample requests of `tasks` (or why a task has no prompt), `n` samples each.
+    /// Builds the prompts of `tasks` and plans their slots, `n` per task, a batch of
+    /// tasks at a time (only one batch's prompts in memory); the tasks without a
+    /// prompt, and why.
     #[allow(clippy::too_many_arguments)]
-    fn requests<T: Tracer, V: Verifier>(
-        &self,
+    fn prompt_and_plan<T: Tracer, V: Verifier>(
+        &mut self,
         scope: Scope,
         prompter: &Prompter,
         tasks: &[Task],
         n: u32,
+        model: &str,
+        checkpoint: Option<&str>,
         tracer: &T,
         verifier: &V,
         on_progress: &mut dyn FnMut(&Progress),
-    ) -> Vec<Result<SampleRequest, (String, String)>> {
+    ) -> Result<Vec<(String, String)>, Error> {
         if tasks.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         on_progress(&Progress {
             scope,
@@ -745,12 +750,17 @@ impl Run {
             done: 0,
             total: tasks.len() as u64,
         });
-        let prompts = prompter.prompt_all(tasks, tracer, verifier);
-        tasks
-            .iter()
-            .zip(prompts)
-            .map(|(task, prompt)| {
-                let prompt = prompt.map_err(|e| (task.task_id.clone(), e.to_string()))?;
+        let mut unprompted = Vec::new();
+        for chunk in tasks.chunks(PROMPT_BATCH) {
+            let prompts = prompter.prompt_all(chunk, tracer, verifier);
+            for (task, prompt) in chunk.iter().zip(prompts) {
+                let prompt = match prompt {
+                    Ok(prompt) => prompt,
+                    Err(e) => {
+                        unprompted.push((task.task_id.clone(), e.to_string()));
+                        continue;
+                    }
+                };
                 let mut request = match prompt.body {
                     PromptBody::Text(text) => SampleRequest::text(&task.task_id, text),
                     PromptBody::Chat(messages) => SampleRequest::chat(
@@ -764,9 +774,15 @@ impl Run {
                 request.n = n;
                 request.temperature = self.config.temperature;
                 request.max_tokens = self.config.max_tokens;
-                Ok(request)
-            })
-            .collect()
+                match scope {
+                    Scope::Iteration(k) => self.store.plan(k, &request, model, checkpoint)?,
+                    Scope::Evaluation { id, .. } => {
+                        self.store.plan_eval(id, &request, model, checkpoint)?
+                    }
+                };
+            }
+        }
+        Ok(unprompted)
     }
 
     /// Samples the empty slots of `scope`, a few requests at a time, each request's
@@ -777,18 +793,56 @@ impl Run {
         sampler: &S,
         on_progress: &mut dyn FnMut(&Progress),
     ) -> Result<(u64, Option<String>), Error> {
-        let pending = scope.pending(&self.store)?;
         let mut failure: Option<String> = None;
         let mut sampled = 0;
         let (planned, mut filled) = scope.progress(&self.store)?;
-        if !pending.is_empty() {
-            on_progress(&Progress {
+        // A page of tasks at a time from the store (only one page's prompts in memory);
+        // a failed request leaves its slots empty, for the next step.
+        let (tables, key) = scope.tables();
+        let mut after: Option<String> = None;
+        loop {
+            let pending =
+                self.store
+                    .pending_page_in(tables, key, after.as_deref(), Some(PENDING_PAGE))?;
+            let Some(last) = pending.last() else {
+                break;
+            };
+            if after.is_none() {
+                on_progress(&Progress {
+                    scope,
+                    phase: Phase::Sampling,
+                    done: filled,
+                    total: planned,
+                });
+            }
+            after = Some(last.request.task_id.clone());
+            self.sample_page(
                 scope,
-                phase: Phase::Sampling,
-                done: filled,
-                total: planned,
-            });
+                sampler,
+                &pending,
+                &mut sampled,
+                &mut filled,
+                &mut failure,
+                planned,
+                on_progress,
+            )?;
         }
+        Ok((sampled, failure))
+    }
+
+    /// Samples one page of pending requests, 8 at a time.
+    #[allow(clippy::too_many_arguments)]
+    fn sample_page<S: SlotSampler + ?Sized>(
+        &mut self,
+        scope: Scope,
+        sampler: &S,
+        pending: &[crate::Pending],
+        sampled: &mut u64,
+        filled: &mut u64,
+        failure: &mut Option<String>,
+        planned: u64,
+        on_progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(), Error> {
         for chunk in pending.chunks(8) {
             self.check_interrupt(scope)?;
             let requests: Vec<&crate::Pending> = chunk.iter().collect();
@@ -799,8 +853,8 @@ impl Run {
                         let answers: Vec<SlotAnswer> =
                             completions.into_iter().map(read_answer).collect();
                         scope.fill(&mut self.store, &pending.slots, &answers)?;
-                        sampled += answers.len() as u64;
-                        filled += answers.len() as u64;
+                        *sampled += answers.len() as u64;
+                        *filled += answers.len() as u64;
                     }
                     Ok(completions) => {
                         failure.get_or_insert(format!(
@@ -821,11 +875,11 @@ impl Run {
             on_progress(&Progress {
                 scope,
                 phase: Phase::Sampling,
-                done: filled,
+                done: *filled,
                 total: planned,
             });
         }
-        Ok((sampled, failure))
+        Ok(())
     }
 
     /// Verifies the read and unjudged programs of `scope`, each distinct (task,
@@ -1076,24 +1130,17 @@ impl Run {
         };
         let prompter = config.prompter()?;
         let recorded = (iteration > 0).then(|| checkpoint.name.clone());
-        let mut unprompted = Vec::new();
-        for request in self.requests(
+        let unprompted = self.prompt_and_plan(
             scope,
             &prompter,
             &dev,
             samples,
+            &checkpoint.model,
+            recorded.as_deref(),
             tracer,
             verifier,
             on_progress,
-        ) {
-            match request {
-                Ok(request) => {
-                    self.store
-                        .plan_eval(id, &request, &checkpoint.model, recorded.as_deref())?;
-                }
-                Err(why) => unprompted.push(why),
-            }
-        }
+        )?;
         let (sampled, failure) = self.sample_pending(scope, sampler, on_progress)?;
         let tasks: HashMap<String, Task> =
             dev.into_iter().map(|t| (t.task_id.clone(), t)).collect();

@@ -752,20 +752,49 @@ impl Store {
         self.pending_in(TRAIN, iteration)
     }
 
+    /// A page of [`Store::pending`]: the requests of at most `tasks` tasks with empty
+    /// slots, those after the task `after` (from the first when `None`), so that a
+    /// caller can go through them with bounded memory.
+    pub fn pending_page(
+        &self,
+        iteration: u32,
+        after: Option<&str>,
+        tasks: usize,
+    ) -> Result<Vec<Pending>, Error> {
+        self.pending_page_in(TRAIN, iteration, after, Some(tasks))
+    }
+
     /// [`Store::pending`] for an evaluation.
     pub fn pending_eval(&self, evaluation: u32) -> Result<Vec<Pending>, Error> {
         self.pending_in(EVAL, evaluation)
     }
 
     fn pending_in(&self, t: Tables, iteration: u32) -> Result<Vec<Pending>, Error> {
+        self.pending_page_in(t, iteration, None, None)
+    }
+
+    /// [`Store::pending`] for at most `tasks` tasks (all when `None`), those after the
+    /// task `after` (from the first when `None`): a page of the pending requests.
+    pub(crate) fn pending_page_in(
+        &self,
+        t: Tables,
+        iteration: u32,
+        after: Option<&str>,
+        tasks: Option<usize>,
+    ) -> Result<Vec<Pending>, Error> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT s.task_id, s.idx, s.prompt_hash, p.json, s.params, s.model, s.checkpoint \
-             FROM {} s JOIN prompts p ON p.hash = s.prompt_hash \
-             WHERE s.{} = ?1 AND s.answer IS NULL ORDER BY s.task_id, s.idx",
-            t.samples, t.key
+             FROM {samples} s JOIN prompts p ON p.hash = s.prompt_hash \
+             WHERE s.{key} = ?1 AND s.answer IS NULL AND s.task_id IN \
+             (SELECT DISTINCT task_id FROM {samples} WHERE {key} = ?1 AND answer IS NULL \
+             AND (?2 IS NULL OR task_id > ?2) ORDER BY task_id LIMIT ?3) \
+             ORDER BY s.task_id, s.idx",
+            samples = t.samples,
+            key = t.key
         ))?;
         type Row = (String, u32, String, String, String, String, Option<String>);
-        let rows = stmt.query_map([iteration], |r| {
+        let limit = tasks.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let rows = stmt.query_map(params![iteration, after, limit], |r| {
             Ok((
                 r.get(0)?,
                 r.get(1)?,

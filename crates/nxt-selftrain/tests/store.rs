@@ -121,6 +121,20 @@ fn planning_is_idempotent_and_pending_slots_come_back_as_requests() {
     assert_eq!(pending[1].request, other);
     assert_eq!(pending[2].request.task_id, "demo/max");
     assert_eq!(pending[2].checkpoint, None);
+    // By pages of tasks: the same requests, in order.
+    let first = store.pending_page(0, None, 1).unwrap();
+    assert_eq!(first, pending[..2]);
+    let second = store
+        .pending_page(0, Some(&first[1].request.task_id), 1)
+        .unwrap();
+    assert_eq!(second, pending[2..]);
+    assert!(
+        store
+            .pending_page(0, Some(&second[0].request.task_id), 1)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.pending_page(0, None, 5).unwrap(), pending);
 
     // Unknown tasks and iterations are refused.
     let mut stranger = request(&tasks[0], 1);
