@@ -422,6 +422,7 @@ fn verdict_name(v: Verdict) -> &'static str {
         Verdict::Timeout => "timeout",
         Verdict::Memory => "memory",
         Verdict::Crashed => "crashed",
+        Verdict::Unsupported => "unsupported",
     }
 }
 

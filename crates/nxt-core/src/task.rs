@@ -81,6 +81,11 @@ pub enum Verdict {
     /// Killed by a signal, or exited on its own before the tests finished
     /// (`sys.exit(0)` and `os._exit(0)` included): never a pass.
     Crashed,
+    /// The engine cannot judge this program faithfully (an embedded engine that lacks a
+    /// module it imports, or behaves otherwise than CPython where the program depends
+    /// on it: `docs/engines.md`). Never a pass, and no verdict on the program itself:
+    /// `meta.reason` says why. The CPython engine never gives it.
+    Unsupported,
 }
 
 impl Verdict {

@@ -371,6 +371,7 @@ pub(crate) fn verdict_name(v: Verdict) -> &'static str {
         Verdict::Timeout => "timeout",
         Verdict::Memory => "memory",
         Verdict::Crashed => "crashed",
+        Verdict::Unsupported => "unsupported",
     }
 }
 

@@ -14,9 +14,11 @@
 //!
 //! The interpreter itself is behind the `engine` feature (a 7-minute, 30 MB release
 //! build): without it this crate builds in seconds and still drives a worker built
-//! elsewhere. What RustPython cannot run like CPython 3.11 is reported as
-//! [`EngineError::Unsupported`], never as a verdict or a trace that might be wrong
-//! ([`unsupported_reason`]); `docs/engines.md` has the measured fidelity.
+//! elsewhere. What RustPython cannot run like CPython 3.11 is reported, never as a
+//! verdict or a trace that might be wrong ([`unsupported_reason`]): a trace as
+//! [`EngineError::Unsupported`], a check as the verdict
+//! [`Verdict::Unsupported`](nxt_core::Verdict::Unsupported) with `meta.reason`;
+//! `docs/engines.md` has the measured fidelity.
 //!
 //! # Example
 //!
@@ -47,7 +49,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use nxt_core::{
-    CheckResult, Program, Sample, Task, Trace, TraceOptions, Tracer, Verifier, VerifyOptions,
+    CheckResult, Program, Sample, Task, Trace, TraceOptions, Tracer, Verdict, Verifier,
+    VerifyOptions,
 };
 use nxt_sandbox::{ExecPool, ExecPoolBuilder, Isolation, IsolationReport, Job, SandboxError};
 use nxt_trace::TraceError;
@@ -79,8 +82,9 @@ const EXEC_HARNESS: &str = "def main(payload):\n    \
 #[non_exhaustive]
 pub enum EngineError {
     /// The program needs what RustPython 0.5.0 does not have or does differently
-    /// (a module it lacks, a construct whose trace it cannot give): no trace and no
-    /// verdict rather than possibly wrong ones. Run it with the CPython engine.
+    /// (a module it lacks, a construct whose trace it cannot give): no trace rather
+    /// than a possibly wrong one. Run it with the CPython engine. (A check that the
+    /// engine cannot judge is not an error but the verdict `Unsupported`.)
     #[error("{name}: unsupported by the RustPython engine: {reason}")]
     Unsupported {
         /// The program (or `task_id sample_id`).
@@ -414,6 +418,48 @@ impl RustPythonVerifier {
         self.pool.isolation_report()
     }
 
+    /// The result of a check this engine cannot judge: [`Verdict::Unsupported`], with
+    /// `meta.reason` saying why and, when the program ran, `meta.engine_status` the
+    /// verdict RustPython gave (its tests and output are kept; they are not CPython's).
+    fn unsupported(
+        &self,
+        task: &Task,
+        sample: &Sample,
+        ran: Option<CheckResult>,
+        reason: String,
+    ) -> CheckResult {
+        let mut result = ran.unwrap_or_else(|| CheckResult {
+            task_id: task.task_id.clone(),
+            sample_id: sample.sample_id.clone(),
+            status: Verdict::Unsupported,
+            tests: Vec::new(),
+            stdout: String::new(),
+            stderr: String::new(),
+            duration_ms: 0,
+            meta: Default::default(),
+        });
+        if result.status != Verdict::Unsupported {
+            let engine_status = serde_json::to_value(result.status).unwrap_or(Json::Null);
+            result.meta.insert("engine_status".into(), engine_status);
+            result.status = Verdict::Unsupported;
+        }
+        result.meta.insert("reason".into(), Json::String(reason));
+        self.label(&mut result);
+        result
+    }
+
+    /// Names the engine and the isolation in the result's `meta`.
+    fn label(&self, result: &mut CheckResult) {
+        result
+            .meta
+            .insert("engine".into(), Json::String(INTERPRETER.into()));
+        for (key, value) in &self.isolation {
+            result
+                .meta
+                .insert((*key).to_owned(), Json::String(value.clone()));
+        }
+    }
+
     /// Verifies many pairs on all slots at once, handing each result to `on_result`
     /// (on the calling thread) as soon as it is ready, with its index in `pairs`, as
     /// [`nxt_verify::PythonVerifier::verify_each`]: completion order; returning
@@ -470,17 +516,13 @@ impl Verifier for RustPythonVerifier {
         sample: &Sample,
         options: &VerifyOptions,
     ) -> Result<CheckResult, EngineError> {
-        let unsupported = |reason: String| EngineError::Unsupported {
-            name: format!("{} {}", task.task_id, sample.sample_id),
-            reason,
-        };
         let sources = [Some(&sample.code), task.setup.as_ref()]
             .into_iter()
             .flatten()
             .chain(&task.tests);
         for source in sources {
             if let Some(reason) = unsupported_reason(source, Purpose::Verify) {
-                return Err(unsupported(reason));
+                return Ok(self.unsupported(task, sample, None, reason));
             }
         }
         let timeout = nxt_verify::check_timeout(task, options);
@@ -506,21 +548,17 @@ impl Verifier for RustPythonVerifier {
                     .and_then(|e| e.get("message"))
                     .and_then(Json::as_str),
             );
-        for message in messages {
-            if let Some(m) = missing_module_in(message) {
-                return Err(unsupported(format!(
-                    "imports `{m}`, which RustPython lacks"
-                )));
-            }
+        let missing = messages.into_iter().find_map(missing_module_in);
+        if let Some(m) = missing {
+            let reason = format!("imports `{m}`, which RustPython lacks");
+            return Ok(self.unsupported(task, sample, Some(result), reason));
         }
         // RustPython is 10-30x slower than CPython: its time limit says nothing of
         // CPython's verdict.
         if result.status == nxt_core::Verdict::Timeout {
-            return Err(unsupported(
-                "reached the time limit, and RustPython runs Python 10-30x slower than \
-                 CPython"
-                    .into(),
-            ));
+            let reason = "reached the time limit, and RustPython runs Python 10-30x slower \
+                          than CPython";
+            return Ok(self.unsupported(task, sample, Some(result), reason.into()));
         }
         // A program with sets that did not pass may have failed only for RustPython's
         // set order: no verdict rather than a possibly wrong one.
@@ -531,19 +569,13 @@ impl Verifier for RustPythonVerifier {
                 .chain(&task.tests)
                 .any(|s| uses_sets(s))
         {
-            return Err(unsupported(format!(
+            let reason = format!(
                 "{:?} with sets, which RustPython iterates in another order than CPython",
                 result.status
-            )));
+            );
+            return Ok(self.unsupported(task, sample, Some(result), reason));
         }
-        result
-            .meta
-            .insert("engine".into(), Json::String(INTERPRETER.into()));
-        for (key, value) in &self.isolation {
-            result
-                .meta
-                .insert((*key).to_owned(), Json::String(value.clone()));
-        }
+        self.label(&mut result);
         Ok(result)
     }
 

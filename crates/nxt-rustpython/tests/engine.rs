@@ -140,8 +140,11 @@ fn limits_end_runs_as_with_cpython() {
     };
     // A timeout is no verdict: RustPython is much slower than CPython.
     let (tk, s) = task("def f():\n    while True: pass\n", &["f()"]);
-    let err = v.verify(&tk, &s, &opts).unwrap_err();
-    assert!(err.to_string().contains("time limit"), "{err}");
+    let r = v.verify(&tk, &s, &opts).unwrap();
+    assert_eq!(r.status, Verdict::Unsupported);
+    assert_eq!(r.meta["engine_status"], "timeout");
+    let reason = r.meta["reason"].as_str().unwrap();
+    assert!(reason.contains("time limit"), "{reason}");
     let (tk, s) = task("import os\n", &["os.kill(os.getpid(), 9)"]);
     assert_eq!(v.verify(&tk, &s, &opts).unwrap().status, Verdict::Crashed);
     let (tk, s) = task(
@@ -167,7 +170,7 @@ fn limits_end_runs_as_with_cpython() {
 }
 
 #[test]
-fn unsupported_programs_get_no_trace_and_no_verdict() {
+fn unsupported_programs_get_no_trace_and_the_unsupported_verdict() {
     let err = tracer()
         .trace(
             &Program::new("db.py", "import sqlite3\n"),
@@ -181,11 +184,16 @@ fn unsupported_programs_get_no_trace_and_no_verdict() {
         .build()
         .unwrap();
     let (tk, s) = task("m = __import__('ss' + 'l')\n", &["assert m"]);
-    let err = v.verify(&tk, &s, &VerifyOptions::default()).unwrap_err();
-    assert!(
-        err.to_string().contains("ssl`, which RustPython lacks"),
-        "{err}"
-    );
+    let r = v.verify(&tk, &s, &VerifyOptions::default()).unwrap();
+    assert_eq!(r.status, Verdict::Unsupported);
+    assert_eq!(r.meta["engine_status"], "error");
+    let reason = r.meta["reason"].as_str().unwrap();
+    assert!(reason.contains("ssl`, which RustPython lacks"), "{reason}");
+    // and before the run, from the source
+    let (tk, s) = task("import sqlite3\n", &["assert True"]);
+    let r = v.verify(&tk, &s, &VerifyOptions::default()).unwrap();
+    assert_eq!(r.status, Verdict::Unsupported);
+    assert!(r.meta["reason"].as_str().unwrap().contains("sqlite3"));
 }
 
 #[test]

@@ -57,8 +57,9 @@ class VerifyError(NxtError, RuntimeError):
 
 class UnsupportedProgram(NxtError, ValueError):
     """The program needs what the RustPython engine lacks or does differently (a
-    module, a construct whose trace it cannot give): no trace or verdict rather than
-    a possibly wrong one. Run it with ``engine="cpython"``."""
+    module, a construct whose trace it cannot give): no trace rather than a possibly
+    wrong one. Run it with ``engine="cpython"``. (A check the engine cannot judge is
+    not an exception but the status ``"unsupported"``.)"""
 
 
 class TraceJsonError(InvalidInput):
