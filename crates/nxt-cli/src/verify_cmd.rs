@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nxt::core::{CheckResult, Sample, Task, Verdict, VerifyOptions};
+use nxt::core::{CheckResult, Sample, Task, VerifyOptions};
 use nxt::data::{self, DataError, InvalidLine, OnInvalid, ResultsWriter};
 use nxt::verify::{PythonVerifier, PythonVerifierBuilder, Summary, VerifyError};
 
@@ -413,22 +413,9 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Passed => "passed",
-        Verdict::Failed => "failed",
-        Verdict::Error => "error",
-        Verdict::SyntaxError => "syntax_error",
-        Verdict::Timeout => "timeout",
-        Verdict::Memory => "memory",
-        Verdict::Crashed => "crashed",
-        Verdict::Unsupported => "unsupported",
-    }
-}
-
 /// One line about a check that did not pass.
 fn describe(r: &CheckResult) -> String {
-    let mut text = format!("{} {}: {}", r.task_id, r.sample_id, verdict_name(r.status));
+    let mut text = format!("{} {}: {}", r.task_id, r.sample_id, r.status.as_str());
     if let Some((i, t)) = r
         .tests
         .iter()
@@ -480,7 +467,7 @@ fn print_summary(
     let others: Vec<String> = summary
         .counts()
         .filter(|(v, _)| !v.passed())
-        .map(|(v, n)| format!("{n} {}", verdict_name(v)))
+        .map(|(v, n)| format!("{n} {}", v.as_str()))
         .collect();
     if !others.is_empty() {
         println!("not passed: {}", others.join(", "));
@@ -517,6 +504,7 @@ fn print_summary(
 mod tests {
     use super::*;
     use clap::Parser;
+    use nxt::core::Verdict;
 
     #[derive(Parser)]
     struct Cli {

@@ -93,6 +93,25 @@ impl Verdict {
     pub fn passed(self) -> bool {
         self == Verdict::Passed
     }
+
+    /// The verdict's name in results files: `passed`, `failed`, `error`,
+    /// `syntax_error`, `timeout`, `memory`, `crashed`, `unsupported`.
+    ///
+    /// ```
+    /// assert_eq!(nxt_core::Verdict::SyntaxError.as_str(), "syntax_error");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Error => "error",
+            Verdict::SyntaxError => "syntax_error",
+            Verdict::Timeout => "timeout",
+            Verdict::Memory => "memory",
+            Verdict::Crashed => "crashed",
+            Verdict::Unsupported => "unsupported",
+        }
+    }
 }
 
 /// How one test block fared.
@@ -107,6 +126,18 @@ pub enum TestStatus {
     Error,
     /// Did not run (an earlier failure with fail-fast, or the run ended first).
     NotRun,
+}
+
+impl TestStatus {
+    /// The status's name in results files: `passed`, `failed`, `error`, `not_run`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestStatus::Passed => "passed",
+            TestStatus::Failed => "failed",
+            TestStatus::Error => "error",
+            TestStatus::NotRun => "not_run",
+        }
+    }
 }
 
 /// The result of one test block.
@@ -171,6 +202,36 @@ impl Default for VerifyOptions {
             memory_limit: Some(4 << 30),
             fail_fast: false,
             output_tail: 2048,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_serialized_forms() {
+        use Verdict::*;
+        for v in [
+            Passed,
+            Failed,
+            Error,
+            SyntaxError,
+            Timeout,
+            Memory,
+            Crashed,
+            Unsupported,
+        ] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+        }
+        for s in [
+            TestStatus::Passed,
+            TestStatus::Failed,
+            TestStatus::Error,
+            TestStatus::NotRun,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }
 }

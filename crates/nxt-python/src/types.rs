@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use nxt_core::{CheckResult, Sample, Task, TestResult, TestStatus, Verdict};
+use nxt_core::{CheckResult, Sample, Task, TestResult};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use serde_json::Map;
@@ -362,28 +362,6 @@ pub(crate) fn sample_of(obj: &Bound<'_, PyAny>) -> PyResult<Sample> {
     }
 }
 
-pub(crate) fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Passed => "passed",
-        Verdict::Failed => "failed",
-        Verdict::Error => "error",
-        Verdict::SyntaxError => "syntax_error",
-        Verdict::Timeout => "timeout",
-        Verdict::Memory => "memory",
-        Verdict::Crashed => "crashed",
-        Verdict::Unsupported => "unsupported",
-    }
-}
-
-fn test_status_name(s: TestStatus) -> &'static str {
-    match s {
-        TestStatus::Passed => "passed",
-        TestStatus::Failed => "failed",
-        TestStatus::Error => "error",
-        TestStatus::NotRun => "not_run",
-    }
-}
-
 /// How one test block fared.
 #[pyclass(module = "nxt", name = "TestResult", frozen, eq)]
 #[derive(Clone, PartialEq)]
@@ -396,7 +374,7 @@ impl PyTestResult {
     /// `passed`, `failed` (AssertionError), `error` (another exception) or `not_run`.
     #[getter]
     fn status(&self) -> &'static str {
-        test_status_name(self.inner.status)
+        self.inner.status.as_str()
     }
     /// The exception's type name, e.g. `AssertionError`.
     #[getter]
@@ -468,7 +446,7 @@ impl PyCheckResult {
     /// `passed`, `failed`, `error`, `syntax_error`, `timeout`, `memory` or `crashed`.
     #[getter]
     fn status(&self) -> &'static str {
-        verdict_name(self.inner.status)
+        self.inner.status.as_str()
     }
     /// Whether every test block passed.
     #[getter]
@@ -576,7 +554,7 @@ impl PyVerification {
     fn counts(&self) -> BTreeMap<&'static str, u64> {
         self.summary()
             .counts()
-            .map(|(v, n)| (verdict_name(v), n))
+            .map(|(v, n)| (v.as_str(), n))
             .collect()
     }
     /// Per task: `(samples verified, samples passed)`.

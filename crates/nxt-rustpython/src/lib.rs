@@ -45,8 +45,6 @@ mod worker;
 use std::ffi::OsString;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 
 use nxt_core::{
     CheckResult, Program, Sample, Task, Trace, TraceOptions, Tracer, Verdict, Verifier,
@@ -469,41 +467,17 @@ impl RustPythonVerifier {
         &self,
         pairs: &[(&Task, &Sample)],
         options: &VerifyOptions,
-        mut on_result: F,
+        on_result: F,
     ) -> usize
     where
         F: FnMut(usize, Result<CheckResult, EngineError>) -> ControlFlow<()>,
     {
-        let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
-        let threads = self.pool.workers().min(pairs.len()).max(1);
-        let (tx, rx) = mpsc::channel();
-        let mut handed = 0;
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                let tx = tx.clone();
-                let (next, stop) = (&next, &stop);
-                s.spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((task, sample)) = pairs.get(i) else {
-                            break;
-                        };
-                        if tx.send((i, self.verify(task, sample, options))).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(tx);
-            for (i, result) in rx {
-                handed += 1;
-                if on_result(i, result).is_break() {
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-        });
-        handed
+        nxt_verify::for_each_parallel(
+            pairs,
+            self.pool.workers(),
+            |(task, sample)| self.verify(task, sample, options),
+            on_result,
+        )
     }
 }
 
@@ -593,32 +567,11 @@ impl Verifier for RustPythonVerifier {
 
 /// `f` over `items` on `threads` threads; results in the order of `items`.
 fn parallel<I: Sync, R: Send>(items: &[I], threads: usize, f: impl Fn(&I) -> R + Sync) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let threads = threads.min(items.len()).max(1);
     let mut results: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
-    let done: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(i) else {
-                            break out;
-                        };
-                        out.push((i, f(item)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("an engine thread panicked"))
-            .collect()
-    });
-    for (i, r) in done.into_iter().flatten() {
+    nxt_verify::for_each_parallel(items, threads, f, |i, r| {
         results[i] = Some(r);
-    }
+        ControlFlow::Continue(())
+    });
     results
         .into_iter()
         .map(|r| r.expect("every item was run"))

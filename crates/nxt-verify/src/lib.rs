@@ -227,41 +227,17 @@ impl PythonVerifier {
         &self,
         pairs: &[(&Task, &Sample)],
         options: &VerifyOptions,
-        mut on_result: F,
+        on_result: F,
     ) -> usize
     where
         F: FnMut(usize, Result<CheckResult, VerifyError>) -> ControlFlow<()>,
     {
-        let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
-        let threads = self.pool.workers().min(pairs.len()).max(1);
-        let (tx, rx) = mpsc::channel();
-        let mut handed = 0;
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                let tx = tx.clone();
-                let (next, stop) = (&next, &stop);
-                s.spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((task, sample)) = pairs.get(i) else {
-                            break;
-                        };
-                        if tx.send((i, self.verify(task, sample, options))).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(tx);
-            for (i, result) in rx {
-                handed += 1;
-                if on_result(i, result).is_break() {
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-        });
-        handed
+        for_each_parallel(
+            pairs,
+            self.pool.workers(),
+            |(task, sample)| self.verify(task, sample, options),
+            on_result,
+        )
     }
 
     fn tokens(&self, n: usize) -> Result<Vec<String>, VerifyError> {
@@ -284,6 +260,69 @@ impl PythonVerifier {
             })
             .collect())
     }
+}
+
+/// Runs `work` on every item of `items`, on `threads` threads at once, and hands each
+/// result to `on_result` on the calling thread as soon as it is ready, with the item's
+/// index: completion order, not input order. Returning [`ControlFlow::Break`] stops
+/// handing out new items; those already running finish and are still handed over.
+/// Returns how many results were handed over.
+///
+/// The scheduler of [`PythonVerifier::verify_each`], public for the verifiers of other
+/// engines (`nxt-rustpython`).
+///
+/// ```
+/// use std::ops::ControlFlow;
+///
+/// let mut squares = vec![0; 5];
+/// let handed = nxt_verify::for_each_parallel(&[1, 2, 3, 4, 5], 2, |n| n * n, |i, sq| {
+///     squares[i] = sq;
+///     ControlFlow::Continue(())
+/// });
+/// assert_eq!((handed, squares), (5, vec![1, 4, 9, 16, 25]));
+/// ```
+pub fn for_each_parallel<T, R, W, F>(
+    items: &[T],
+    threads: usize,
+    work: W,
+    mut on_result: F,
+) -> usize
+where
+    T: Sync,
+    R: Send,
+    W: Fn(&T) -> R + Sync,
+    F: FnMut(usize, R) -> ControlFlow<()>,
+{
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let threads = threads.min(items.len()).max(1);
+    let (tx, rx) = mpsc::channel();
+    let mut handed = 0;
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, stop, work) = (&next, &stop, &work);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else {
+                        break;
+                    };
+                    if tx.send((i, work(item))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for (i, result) in rx {
+            handed += 1;
+            if on_result(i, result).is_break() {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    handed
 }
 
 impl Verifier for PythonVerifier {

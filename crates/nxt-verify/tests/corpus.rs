@@ -49,7 +49,7 @@ fn run(verifier: &PythonVerifier, name: &str, tasks: &[Task]) -> Vec<CheckResult
     let by_verdict: Vec<String> = summary
         .counts()
         .filter(|(v, _)| !v.passed())
-        .map(|(v, n)| format!("{n} {}", verdict_name(v)))
+        .map(|(v, n)| format!("{n} {}", v.as_str()))
         .collect();
     println!(
         "{name}: {} passed, {} failed{} ({} checks in {elapsed:.2} s)",
@@ -71,14 +71,6 @@ fn run(verifier: &PythonVerifier, name: &str, tasks: &[Task]) -> Vec<CheckResult
         .collect();
     println!("{name}: slowest: {}", slow.join(", "));
     results
-}
-
-fn verdict_name(v: Verdict) -> String {
-    serde_json::to_value(v)
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn not_passed(results: &[CheckResult]) -> BTreeMap<String, Verdict> {
