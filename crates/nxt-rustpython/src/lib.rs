@@ -544,8 +544,8 @@ impl Verifier for RustPythonVerifier {
                 .any(|s| uses_sets(s))
         {
             let reason = format!(
-                "{:?} with sets, which RustPython iterates in another order than CPython",
-                result.status
+                "{} with sets, which RustPython iterates in another order than CPython",
+                result.status.as_str()
             );
             return Ok(self.unsupported(task, sample, Some(result), reason));
         }
