@@ -96,15 +96,22 @@ impl ExecPoolBuilder {
     /// Checks the program and the isolation (one probe process that sets every
     /// measure up and exits without executing anything) and makes the pool.
     pub fn build(&self) -> Result<ExecPool, SandboxError> {
-        let meta = std::fs::metadata(&self.program).map_err(|source| {
-            SandboxError::InterpreterNotFound {
-                path: self.program.clone(),
+        // Where the program really is, resolved once against the caller's directory
+        // (symbolic links and `..` included): whether it lives under /tmp, which a
+        // private /tmp would hide from the job, depends on it.
+        let program = if self.program.components().count() > 1 {
+            std::fs::canonicalize(&self.program).unwrap_or_else(|_| self.program.clone())
+        } else {
+            self.program.clone()
+        };
+        let meta =
+            std::fs::metadata(&program).map_err(|source| SandboxError::InterpreterNotFound {
+                path: program.clone(),
                 source,
-            }
-        })?;
+            })?;
         if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
             return Err(SandboxError::InterpreterNotFound {
-                path: self.program.clone(),
+                path: program.clone(),
                 source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
             });
         }
@@ -112,12 +119,12 @@ impl ExecPoolBuilder {
         let root = nix::unistd::geteuid().is_root();
         let drop = iso.drop_privileges && root;
         let uids: Vec<u32> = if drop {
-            if let Some(dir) = closed_ancestor(&self.program) {
+            if let Some(dir) = closed_ancestor(&program) {
                 return Err(SandboxError::Isolation(format!(
                     "`{}` cannot be executed by an unprivileged uid: `{}` is not \
                      searchable by others (move the program, or turn off \
                      Isolation::drop_privileges)",
-                    self.program.display(),
+                    program.display(),
                     dir.display()
                 )));
             }
@@ -134,7 +141,7 @@ impl ExecPoolBuilder {
             Vec::new()
         };
         // The program must stay reachable once /tmp is covered.
-        let tmp_covers_program = self.program.starts_with("/tmp");
+        let tmp_covers_program = program.starts_with("/tmp");
         let plan = Plan {
             uid: None,
             max_processes: iso.max_processes,
@@ -210,7 +217,7 @@ impl ExecPoolBuilder {
             },
         ]);
         let pool = ExecPool {
-            program: self.program.clone(),
+            program,
             args: self.args.clone(),
             env: self.env.clone(),
             inherit_env: iso.inherit_env,
