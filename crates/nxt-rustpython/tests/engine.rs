@@ -224,12 +224,23 @@ fn jobs_are_isolated_as_zygote_jobs_are() {
     let mut b = ExecPoolBuilder::new(env!("CARGO_BIN_EXE_nxt-rustpython-worker"));
     b.arg(Harness::Exec.name());
     let pool = b.build().unwrap();
-    let program = "import os, socket\n\
+    // A name of this run's own: with the system's /tmp (see below) the file is there.
+    let left = format!(
+        "/tmp/nxt-left-behind-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let program = format!(
+        "import os, socket\n\
         print(os.getuid())\n\
         print(sorted(os.listdir('/tmp')), os.getcwd())\n\
         try:\n    socket.create_connection(('192.0.2.1', 80), timeout=1)\n    print('net')\n\
         except OSError:\n    print('no net')\n\
-        open('/tmp/left-behind', 'w').write('x')\n";
+        open({left:?}, 'w').write('x')\n"
+    );
     let out = pool.run(&Job::new(program.as_bytes())).unwrap();
     assert_eq!(out.status, Status::Exited(0), "{}", out.stderr.text());
     let text = out.stdout.text();
@@ -244,7 +255,7 @@ fn jobs_are_isolated_as_zygote_jobs_are() {
         assert_ne!(lines[0], "0");
         assert_eq!(lines[2], "no net");
         // the job wrote into the system's /tmp, as the uid of its slot
-        let left = Path::new("/tmp/left-behind");
+        let left = Path::new(&left);
         assert_ne!(
             std::os::unix::fs::MetadataExt::uid(&left.metadata().unwrap()),
             0
