@@ -22,12 +22,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nxt::core::{CheckResult, Sample, Task, VerifyOptions};
-use nxt::data::plus::{
-    self, Benchmark, InputOracle, OracleCache, PlusOptions, Problems, TaskOracle,
-};
+use nxt::data::plus::{self, Benchmark, OracleCache, PlusOptions, Problems, TaskOracle};
 use nxt::data::repair::{self, RepairOptions};
 use nxt::data::{self, DataError, InvalidLine, OnInvalid, import};
-use nxt::verify::reference::{ReferenceJob, ReferenceOutcome, ReferenceRunnerBuilder};
+use nxt::verify::reference::ReferenceRunnerBuilder;
 use nxt::verify::{PythonVerifierBuilder, VerifyError};
 
 use crate::BadInput;
@@ -354,71 +352,19 @@ fn compute_oracles(args: &ImportArgs, problems: &Problems) -> Result<Vec<TaskOra
         runner.interpreter(),
         workers
     );
-    let programs: Vec<String> = problems.items.iter().map(|p| p.program()).collect();
-    let encoders: Vec<String> = problems.items.iter().map(|p| p.encoder()).collect();
-    let jobs: Vec<ReferenceJob<'_>> = problems
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, p)| ReferenceJob {
-            program: &programs[i],
-            entry_point: &p.entry_point,
-            encoder: &encoders[i],
-            inputs: p.inputs().collect(),
+    let bar = progress(problems.items.len(), "problems");
+    let oracles = runner
+        .oracles(problems, || {
+            bar.inc(1);
+            ControlFlow::Continue(())
         })
-        .collect();
-    let bar = progress(jobs.len(), "problems");
-    let mut outcomes: Vec<Option<Vec<ReferenceOutcome>>> = vec![None; jobs.len()];
-    let mut failure = None;
-    runner.run_each(&jobs, |i, result| {
-        bar.inc(1);
-        match result {
-            Ok(o) => {
-                outcomes[i] = Some(o);
-                ControlFlow::Continue(())
-            }
-            Err(e) => {
-                failure = Some(e);
-                ControlFlow::Break(())
-            }
-        }
-    });
+        .context("running the references")?;
     bar.finish_and_clear();
-    if let Some(e) = failure {
-        return Err(anyhow::Error::new(e).context("running the references"));
-    }
     eprintln!(
         "nxt: expected outputs computed in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(problems
-        .items
-        .iter()
-        .zip(outcomes)
-        .map(|(problem, outcome)| TaskOracle {
-            task_id: problem.task_id.clone(),
-            inputs: outcome
-                .expect("every job ran")
-                .into_iter()
-                .map(input_oracle)
-                .collect(),
-        })
-        .collect())
-}
-
-/// What the reference runner saw, as the tasks' builder takes it.
-fn input_oracle(outcome: ReferenceOutcome) -> InputOracle {
-    match outcome {
-        ReferenceOutcome::Returned { seconds, value } => InputOracle::from_encoded(seconds, &value),
-        ReferenceOutcome::Raised { exception, message } => {
-            InputOracle::Dropped(format!("the reference raised {exception}: {message}"))
-        }
-        ReferenceOutcome::TimedOut { seconds } => InputOracle::Dropped(format!(
-            "the reference ran for {seconds:.1} s and was stopped"
-        )),
-        ReferenceOutcome::Failed { reason } => InputOracle::Dropped(reason),
-        other => InputOracle::Dropped(format!("{other:?}")),
-    }
+    Ok(oracles.expect("never stopped"))
 }
 
 fn run_mbpp_r(args: &MbppRArgs) -> Result<u8> {

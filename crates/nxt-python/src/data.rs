@@ -5,11 +5,9 @@ use std::path::PathBuf;
 use std::ops::ControlFlow;
 
 use nxt_core::Task;
-use nxt_data::plus::{
-    self, Benchmark, InputOracle, OracleCache, PlusOptions, Problems, TaskOracle,
-};
+use nxt_data::plus::{self, Benchmark, OracleCache, PlusOptions, Problems, TaskOracle};
 use nxt_data::{OnInvalid, import};
-use nxt_verify::reference::{ReferenceJob, ReferenceOutcome, ReferenceRunnerBuilder};
+use nxt_verify::reference::ReferenceRunnerBuilder;
 use pyo3::prelude::*;
 
 use crate::types::{PyCheckResult, PySample, PyTask, task_of};
@@ -189,65 +187,16 @@ fn compute_oracles(
         builder.python(p);
     }
     let runner = builder.build().map_err(crate::errors::verify)?;
-    let programs: Vec<String> = problems.items.iter().map(|p| p.program()).collect();
-    let encoders: Vec<String> = problems.items.iter().map(|p| p.encoder()).collect();
-    let jobs: Vec<ReferenceJob<'_>> = problems
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, p)| ReferenceJob {
-            program: &programs[i],
-            entry_point: &p.entry_point,
-            encoder: &encoders[i],
-            inputs: p.inputs().collect(),
-        })
-        .collect();
-    let mut outcomes: Vec<Option<Vec<ReferenceOutcome>>> = vec![None; jobs.len()];
-    let mut failure = None;
-    runner.run_each(&jobs, |i, result| match result {
-        Ok(o) => {
-            outcomes[i] = Some(o);
+    let oracles = runner
+        .oracles(problems, || {
             if cancel.is_set() {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
             }
-        }
-        Err(e) => {
-            failure = Some(e);
-            ControlFlow::Break(())
-        }
-    });
-    if let Some(e) = failure {
-        return Err(crate::errors::verify(e));
-    }
-    problems
-        .items
-        .iter()
-        .zip(outcomes)
-        .map(|(problem, outcome)| {
-            let outcome = outcome.ok_or_else(|| crate::errors::invalid("interrupted"))?;
-            Ok(TaskOracle {
-                task_id: problem.task_id.clone(),
-                inputs: outcome.into_iter().map(input_oracle).collect(),
-            })
         })
-        .collect()
-}
-
-/// What the reference runner saw, as the tasks' builder takes it.
-fn input_oracle(outcome: ReferenceOutcome) -> InputOracle {
-    match outcome {
-        ReferenceOutcome::Returned { seconds, value } => InputOracle::from_encoded(seconds, &value),
-        ReferenceOutcome::Raised { exception, message } => {
-            InputOracle::Dropped(format!("the reference raised {exception}: {message}"))
-        }
-        ReferenceOutcome::TimedOut { seconds } => InputOracle::Dropped(format!(
-            "the reference ran for {seconds:.1} s and was stopped"
-        )),
-        ReferenceOutcome::Failed { reason } => InputOracle::Dropped(reason),
-        other => InputOracle::Dropped(format!("{other:?}")),
-    }
+        .map_err(crate::errors::verify)?;
+    oracles.ok_or_else(|| crate::errors::invalid("interrupted"))
 }
 
 /// HEFix+: HumanEvalFix's repair tasks with the tests of their HumanEval+ tasks (the

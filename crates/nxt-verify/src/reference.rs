@@ -35,10 +35,9 @@
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
+use nxt_data::plus::{InputOracle, Problems, TaskOracle};
 use nxt_sandbox::{Isolation, Job, Limits, Outcome, Pool, PoolBuilder, Status};
 use serde_json::{Map, Value as Json};
 
@@ -369,40 +368,79 @@ impl ReferenceRunner {
     /// `on_result` (on the calling thread) as soon as they are ready, with the job's
     /// index. Returning [`ControlFlow::Break`] stops handing out jobs (those running
     /// finish and are handed over). Returns how many jobs were run.
-    pub fn run_each<F>(&self, jobs: &[ReferenceJob<'_>], mut on_result: F) -> usize
+    pub fn run_each<F>(&self, jobs: &[ReferenceJob<'_>], on_result: F) -> usize
     where
         F: FnMut(usize, Result<Vec<ReferenceOutcome>, VerifyError>) -> ControlFlow<()>,
     {
-        let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
-        let threads = self.pool.workers().min(jobs.len()).max(1);
-        let (tx, rx) = mpsc::channel();
-        let mut handed = 0;
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                let tx = tx.clone();
-                let (next, stop) = (&next, &stop);
-                s.spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(i) else {
-                            break;
-                        };
-                        if tx.send((i, self.run(job))).is_err() {
-                            break;
-                        }
-                    }
-                });
+        crate::for_each_parallel(jobs, self.pool.workers(), |job| self.run(job), on_result)
+    }
+
+    /// The expected outputs of evalplus `problems` (HumanEval+ / MBPP+): each problem's
+    /// reference program run on its inputs, as `nxt_data::plus::tasks` takes them.
+    /// `on_done` is called on the calling thread after each problem; returning
+    /// [`ControlFlow::Break`] stops (the problems running finish) and gives `Ok(None)`.
+    ///
+    /// # Errors
+    ///
+    /// The first error of [`ReferenceRunner::run`]; the other problems then stop.
+    pub fn oracles(
+        &self,
+        problems: &Problems,
+        mut on_done: impl FnMut() -> ControlFlow<()>,
+    ) -> Result<Option<Vec<TaskOracle>>, VerifyError> {
+        let programs: Vec<String> = problems.items.iter().map(|p| p.program()).collect();
+        let encoders: Vec<String> = problems.items.iter().map(|p| p.encoder()).collect();
+        let jobs: Vec<ReferenceJob<'_>> = problems
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ReferenceJob {
+                program: &programs[i],
+                entry_point: &p.entry_point,
+                encoder: &encoders[i],
+                inputs: p.inputs().collect(),
+            })
+            .collect();
+        let mut outcomes: Vec<Option<Vec<ReferenceOutcome>>> = vec![None; jobs.len()];
+        let mut failure = None;
+        self.run_each(&jobs, |i, result| match result {
+            Ok(o) => {
+                outcomes[i] = Some(o);
+                on_done()
             }
-            drop(tx);
-            for (i, result) in rx {
-                handed += 1;
-                if on_result(i, result).is_break() {
-                    stop.store(true, Ordering::Relaxed);
-                }
+            Err(e) => {
+                failure = Some(e);
+                ControlFlow::Break(())
             }
         });
-        handed
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(problems
+            .items
+            .iter()
+            .zip(outcomes)
+            .map(|(problem, outcome)| {
+                Some(TaskOracle {
+                    task_id: problem.task_id.clone(),
+                    inputs: outcome?.into_iter().map(input_oracle).collect(),
+                })
+            })
+            .collect())
+    }
+}
+
+/// What the reference runner saw, as `nxt_data::plus::tasks` takes it.
+fn input_oracle(outcome: ReferenceOutcome) -> InputOracle {
+    match outcome {
+        ReferenceOutcome::Returned { seconds, value } => InputOracle::from_encoded(seconds, &value),
+        ReferenceOutcome::Raised { exception, message } => {
+            InputOracle::Dropped(format!("the reference raised {exception}: {message}"))
+        }
+        ReferenceOutcome::TimedOut { seconds } => InputOracle::Dropped(format!(
+            "the reference ran for {seconds:.1} s and was stopped"
+        )),
+        ReferenceOutcome::Failed { reason } => InputOracle::Dropped(reason),
     }
 }
 

@@ -21,9 +21,7 @@ use nxt_data::import::{hefix_plus, humanevalfix};
 use nxt_data::plus::{
     self, Benchmark, InputOracle, OracleCache, PlusOptions, Problems, SpecialOracle, TaskOracle,
 };
-use nxt_verify::reference::{
-    ReferenceJob, ReferenceOutcome, ReferenceRunner, ReferenceRunnerBuilder,
-};
+use nxt_verify::reference::{ReferenceRunner, ReferenceRunnerBuilder};
 use nxt_verify::{PythonVerifier, PythonVerifierBuilder};
 
 fn data_dir() -> Option<PathBuf> {
@@ -48,49 +46,10 @@ fn data_dir() -> Option<PathBuf> {
 
 /// What the CLI does between `plus::read` and `plus::tasks`.
 fn compute(runner: &ReferenceRunner, problems: &Problems) -> Vec<TaskOracle> {
-    let programs: Vec<String> = problems.items.iter().map(|p| p.program()).collect();
-    let encoders: Vec<String> = problems.items.iter().map(|p| p.encoder()).collect();
-    let jobs: Vec<ReferenceJob<'_>> = problems
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, p)| ReferenceJob {
-            program: &programs[i],
-            entry_point: &p.entry_point,
-            encoder: &encoders[i],
-            inputs: p.inputs().collect(),
-        })
-        .collect();
-    let mut outcomes: Vec<Option<Vec<ReferenceOutcome>>> = vec![None; jobs.len()];
-    runner.run_each(&jobs, |i, result| {
-        outcomes[i] = Some(result.unwrap());
-        ControlFlow::Continue(())
-    });
-    problems
-        .items
-        .iter()
-        .zip(outcomes)
-        .map(|(p, o)| TaskOracle {
-            task_id: p.task_id.clone(),
-            inputs: o
-                .unwrap()
-                .into_iter()
-                .map(|o| match o {
-                    ReferenceOutcome::Returned { seconds, value } => {
-                        InputOracle::from_encoded(seconds, &value)
-                    }
-                    ReferenceOutcome::Raised { exception, message } => {
-                        InputOracle::Dropped(format!("the reference raised {exception}: {message}"))
-                    }
-                    ReferenceOutcome::TimedOut { seconds } => {
-                        InputOracle::Dropped(format!("the reference ran for {seconds:.1} s"))
-                    }
-                    ReferenceOutcome::Failed { reason } => InputOracle::Dropped(reason),
-                    other => InputOracle::Dropped(format!("{other:?}")),
-                })
-                .collect(),
-        })
-        .collect()
+    runner
+        .oracles(problems, || ControlFlow::Continue(()))
+        .unwrap()
+        .unwrap()
 }
 
 fn verify_all(

@@ -8,11 +8,8 @@ use std::path::{Path, PathBuf};
 
 use nxt_core::{CheckResult, Sample, Task, TestStatus, Verdict, Verifier, VerifyOptions};
 use nxt_data::OnInvalid;
-use nxt_data::plus::{
-    self, Benchmark, DIGEST_SOURCE, ENCODE_SOURCE, InputOracle, PlusOptions, SETUP_SOURCE,
-    TaskOracle,
-};
-use nxt_verify::reference::{ReferenceJob, ReferenceOutcome, ReferenceRunnerBuilder};
+use nxt_data::plus::{self, Benchmark, DIGEST_SOURCE, ENCODE_SOURCE, PlusOptions, SETUP_SOURCE};
+use nxt_verify::reference::ReferenceRunnerBuilder;
 use nxt_verify::{PythonVerifier, PythonVerifierBuilder, check_timeout};
 use serde_json::json;
 
@@ -191,42 +188,10 @@ fn evalplus_comparison_and_time_limits() {
 fn tasks_of(file: &str, benchmark: Benchmark) -> Vec<Task> {
     let problems = plus::read(&fixture(file), benchmark, OnInvalid::Fail).unwrap();
     let runner = ReferenceRunnerBuilder::new().workers(2).build().unwrap();
-    let programs: Vec<String> = problems.items.iter().map(|p| p.program()).collect();
-    let encoders: Vec<String> = problems.items.iter().map(|p| p.encoder()).collect();
-    let jobs: Vec<ReferenceJob<'_>> = problems
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, p)| ReferenceJob {
-            program: &programs[i],
-            entry_point: &p.entry_point,
-            encoder: &encoders[i],
-            inputs: p.inputs().collect(),
-        })
-        .collect();
-    let mut outcomes = vec![None; jobs.len()];
-    runner.run_each(&jobs, |i, r| {
-        outcomes[i] = Some(r.unwrap());
-        ControlFlow::Continue(())
-    });
-    let oracles: Vec<TaskOracle> = problems
-        .items
-        .iter()
-        .zip(outcomes)
-        .map(|(p, o)| TaskOracle {
-            task_id: p.task_id.clone(),
-            inputs: o
-                .unwrap()
-                .into_iter()
-                .map(|o| match o {
-                    ReferenceOutcome::Returned { seconds, value } => {
-                        InputOracle::from_encoded(seconds, &value)
-                    }
-                    other => InputOracle::Dropped(format!("{other:?}")),
-                })
-                .collect(),
-        })
-        .collect();
+    let oracles = runner
+        .oracles(&problems, || ControlFlow::Continue(()))
+        .unwrap()
+        .unwrap();
     plus::tasks(&problems, &oracles, &PlusOptions::default())
         .unwrap()
         .tasks
