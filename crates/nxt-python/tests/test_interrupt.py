@@ -42,15 +42,21 @@ def interrupt(call: str) -> float:
     return float(out.split()[-1])
 
 
+# The runs' own limit. A call that Ctrl-C did not interrupt returns only when its runs
+# reach it (KeyboardInterrupt is then raised on its return): telling the two apart is a
+# comparison with the limit, not a measure of speed.
+LIMIT = 30.0
+
+
 def test_ctrl_c_interrupts_verify():
-    # 8 checks of 30 s each on 2 workers would take 120 s.
-    elapsed = interrupt("verify(tasks, jobs=2, timeout=30.0)")
-    assert elapsed < 5.0
+    # 8 checks of LIMIT each on 2 workers: 4 * LIMIT without the interrupt.
+    elapsed = interrupt(f"verify(tasks, jobs=2, timeout={LIMIT})")
+    assert elapsed < LIMIT
 
 
 def test_ctrl_c_interrupts_trace():
-    elapsed = interrupt('trace("while True:\\n    pass\\n", timeout=30.0)')
-    assert elapsed < 5.0
+    elapsed = interrupt(f'trace("while True:\\n    pass\\n", timeout={LIMIT})')
+    assert elapsed < LIMIT
 
 
 def test_long_calls_release_the_gil():
