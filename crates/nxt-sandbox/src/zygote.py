@@ -506,7 +506,6 @@ _setgid = os.setgid
 _setuid = os.setuid
 _dup2 = os.dup2
 _close = os.close
-_closerange = os.closerange
 _setrlimit = resource.setrlimit
 _SIGINT = signal.SIGINT
 _default_int_handler = signal.default_int_handler
@@ -642,6 +641,33 @@ def _lean_threading():
     after.__code__ = ns["_after_fork"].__code__
 
 
+def _fast_closerange():
+    """os.closerange, or where it calls close() on every fd of the range (CPython
+    before 3.10: 20,000 system calls per job at an open-files limit of 20,000, 3.5 ms)
+    the close_range(2) system call, when the kernel has it (Linux 5.9+)."""
+    if sys.version_info >= (3, 10):
+        return os.closerange  # close_range(2) inside, where the kernel has it
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        syscall = libc.syscall
+        syscall.restype = ctypes.c_long
+        args = (ctypes.c_long, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint)
+        syscall.argtypes = args
+        nr = {"x86_64": 436, "aarch64": 436, "arm64": 436}.get(os.uname().machine)
+        if nr is None or syscall(nr, _MAXFD + 8, _MAXFD + 8, 0) != 0:
+            return os.closerange  # no such system call here: ENOSYS
+    except (OSError, AttributeError, ImportError):
+        return os.closerange
+
+    def closerange(low, high):
+        if high > low and syscall(nr, low, high - 1, 0) != 0:
+            os.closerange(low, high)
+
+    return closerange
+
+
 def _bind_symbols():
     """Calls, harmlessly, the libc functions a job's child calls before the harness
     runs, so that their lazy PLT binding happens here once and not in every child
@@ -649,7 +675,7 @@ def _bind_symbols():
     started, there is none left)."""
     fd = os.dup(_devnull)
     for call in (os.setsid, os.getpid, lambda: os.write(fd, b""),
-                 lambda: os.chdir("."), lambda: os.closerange(fd, fd + 1),
+                 lambda: os.chdir("."), lambda: _closerange(fd, fd + 1),
                  lambda: os.dup2(_devnull, _devnull),
                  lambda: _signal.signal(_SIGINT, _signal.getsignal(_SIGINT)),
                  lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0))):
@@ -736,6 +762,7 @@ if _UID is not None and not (_valid_id(_UID) and _valid_id(_GID)):
     _send(b"X", ("refusing to run jobs as uid %r, gid %r" % (_UID, _GID)).encode())
     os._exit(1)
 _MAXFD = max(os.sysconf("SC_OPEN_MAX"), 1024) if hasattr(os, "sysconf") else 65536
+_closerange = _fast_closerange()
 try:
     # Opened before a private /tmp can hide it: through it the last worker to leave
     # removes the pool's directory, whatever is mounted over its path by then.

@@ -226,6 +226,61 @@ print(len(__import__('inspect').stack()))
     assert_eq!(lines[4], "3");
 }
 
+/// The CPythons 3.9+ of a pyenv installation (`$PYENV_ROOT` or `~/.pyenv`), if any.
+fn other_pythons() -> Vec<std::path::PathBuf> {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".pyenv")));
+    let Some(Ok(dirs)) = root.map(|r| std::fs::read_dir(r.join("versions"))) else {
+        return Vec::new();
+    };
+    let mut found: Vec<std::path::PathBuf> = dirs
+        .flatten()
+        .filter(|d| {
+            let name = d.file_name().to_string_lossy().into_owned();
+            let mut parts = name.split('.').map(|p| p.parse::<u32>().ok());
+            matches!((parts.next(), parts.next()), (Some(Some(3)), Some(Some(minor))) if minor >= 9)
+        })
+        .map(|d| d.path().join("bin").join("python3"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn every_supported_cpython_gives_jobs_clean_fds_and_a_fresh_session() {
+    // Before 3.10, os.closerange closes fd by fd; the zygote uses close_range(2)
+    // there. Each version must give a job the same process as the default one does.
+    let pythons = other_pythons();
+    if pythons.is_empty() {
+        println!("skipped: no pyenv CPython 3.9+ on this machine");
+    }
+    for python in pythons {
+        let pool = PoolBuilder::new(EXEC)
+            .python(&python)
+            .build()
+            .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
+        let out = run(
+            &pool,
+            "import os\nprint(os.getsid(0) == os.getpid(), sorted(int(fd) for fd in os.listdir('/proc/self/fd')))",
+        );
+        assert_eq!(
+            out.status,
+            Status::Exited(0),
+            "{}: {out:?}",
+            python.display()
+        );
+        assert_eq!(
+            out.stdout.text(),
+            "True [0, 1, 2, 3, 4]\n",
+            "{}",
+            python.display()
+        );
+        println!("{}: {}", python.display(), pool.interpreter());
+    }
+}
+
 #[test]
 fn infinite_loop_times_out() {
     let pool = pool();
