@@ -168,9 +168,17 @@
 //!
 //! # The harness
 //!
-//! The zygote is `src/zygote.py`, started as `python -S -c <source>` (no `-E` or `-I`,
-//! so `PYTHONHASHSEED` and the other `PYTHON*` variables set with [`PoolBuilder::env`]
-//! work). It then does what the `site` module does at start-up itself (`site.main()`):
+//! The zygote is `src/zygote.py`, started as `python -S -c <bootstrap> <source>` (no
+//! `-E` or `-I`, so `PYTHONHASHSEED` and the other `PYTHON*` variables set with
+//! [`PoolBuilder::env`] work). The bootstrap (`src/bootstrap.py`) compiles the source
+//! to a `.pyc` file in the pool's directory and execs `python -S` on it: the compiler's
+//! leftovers (2.5 MB, resident in a process that compiled a large source) are not in
+//! the zygote, so each fork copies 30% fewer page-table entries and each job's exit
+//! tears down less (7.3 MB of private memory instead of 10.5 MB; 4% less CPU per
+//! check). The zygote removes the file and sets `sys.argv` and `sys.path[0]` as `-c`
+//! has them; the harness is compiled in a throwaway child for the same reason, and a
+//! small source is compiled once before the first fork (the first `compile()` of a
+//! process costs about 1.5 ms more, which no job should pay). It then does what the `site` module does at start-up itself (`site.main()`):
 //! site-packages, the directory lines of `.pth` files, a virtual environment, the user
 //! site and `sitecustomize`, `exit()`, `help()`, with `sys.path` as a plain `python3
 //! -c` has it; only the `import` lines of `.pth` files are not run, unless
@@ -178,8 +186,8 @@
 //! `certifi`, `zipfile`, `lzma`, `threading`, `random`, ...: 55 more mappings and 2 MB
 //! more heap in every fork, and after-fork handlers). `sys.flags.no_site` is set back
 //! to 0 (CPython), so `sys.flags` is a plain interpreter's and a Python that a job
-//! starts through `subprocess` or `multiprocessing` gets no `-S`; `sys.orig_argv` still
-//! shows `-S`. The worker is started with `LD_BIND_NOW=1` (all symbols bound once, not
+//! starts through `subprocess` or `multiprocessing` gets no `-S`; `sys.orig_argv`
+//! shows `-S` and the `.pyc` file. The worker is started with `LD_BIND_NOW=1` (all symbols bound once, not
 //! lazily in each child, where each binding writes a copy-on-write page), which the
 //! zygote removes from its environment: jobs do not see it (but `/proc/self/environ`,
 //! the environment as it was at `exec`, does). It imports the [`PoolBuilder::preload`]

@@ -24,6 +24,10 @@ use crate::{Captured, IsolationReport, Job, Outcome, SandboxError, Status};
 
 /// The zygote's source, run with `python -c`.
 pub(crate) const ZYGOTE_SOURCE: &str = include_str!("zygote.py");
+/// Run with `-c`, the zygote's source its first argument: compiles it to a .pyc file
+/// in the pool's directory and execs the interpreter on that (see `bootstrap.py`), so
+/// that no fork of the zygote copies what the compiler leaves behind.
+const BOOTSTRAP_SOURCE: &str = include_str!("bootstrap.py");
 
 /// The fd on which the zygote finds its control socket.
 const SOCKET_FD: RawFd = 3;
@@ -206,6 +210,7 @@ impl Starting {
         // .pth files unless asked (see `zygote.py`).
         cmd.arg("-S")
             .arg("-c")
+            .arg(BOOTSTRAP_SOURCE)
             .arg(ZYGOTE_SOURCE)
             .envs(config.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&config.workdir)
