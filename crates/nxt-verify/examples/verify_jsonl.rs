@@ -54,7 +54,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     let samples: Vec<Sample> = tasks.iter().map(Sample::of_task).collect();
     let pairs: Vec<(&Task, &Sample)> = tasks.iter().zip(&samples).collect();
-    let verifier = PythonVerifierBuilder::new().workers(workers).build()?;
+    let mut builder = PythonVerifierBuilder::new();
+    builder.workers(workers);
+    if std::env::var_os("NXT_ISOLATION").is_some_and(|v| v == "none") {
+        // What the isolation costs: the same checks without any of it.
+        builder.isolation(nxt_sandbox::Isolation::none());
+    }
+    let verifier = builder.build()?;
     let zygotes = children();
     let before: Vec<(f64, f64)> = zygotes.iter().map(|z| cpu_of(z)).collect();
     let own_before = cpu_of("self").0;
