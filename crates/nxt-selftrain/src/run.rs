@@ -14,7 +14,7 @@
 //! a step killed at any point continues where it stopped when run again (only empty
 //! slots are sampled, only unjudged samples verified).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -567,17 +567,7 @@ impl Run {
         if self.config.hard_threshold >= 1.0 {
             return Ok(Some(train.into_iter().map(|t| t.task_id).collect()));
         }
-        let mut tally: HashMap<String, (u64, u64)> = HashMap::new();
-        self.store.for_each_sample(0, |sample, verdict| {
-            if sample.answer.is_none() {
-                return Ok(());
-            }
-            let passed = verdict.is_some_and(|v| v.status.passed());
-            let entry = tally.entry(sample.slot.task_id).or_default();
-            entry.0 += 1;
-            entry.1 += u64::from(passed);
-            Ok(())
-        })?;
+        let tally = self.store.pass_counts_in(crate::store::TRAIN, 0)?;
         Ok(Some(
             train
                 .into_iter()
@@ -1168,18 +1158,9 @@ impl Run {
     pub fn eval_results(&self) -> Result<Vec<EvalResult>, Error> {
         let mut out = Vec::new();
         for evaluation in self.store.evaluations()? {
-            let mut tally: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-            self.store
-                .for_each_eval_sample(evaluation.id, |s, verdict| {
-                    if s.answer.is_none() {
-                        return Ok(());
-                    }
-                    let ok = verdict.is_some_and(|r| r.status.passed());
-                    let entry = tally.entry(s.slot.task_id).or_default();
-                    entry.0 += 1;
-                    entry.1 += u64::from(ok);
-                    Ok(())
-                })?;
+            let tally = self
+                .store
+                .pass_counts_in(crate::store::EVAL, evaluation.id)?;
             let pass_at = EVAL_KS
                 .iter()
                 .map(|&k| {

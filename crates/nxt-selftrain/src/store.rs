@@ -1,7 +1,7 @@
 //! The run store: one SQLite database per run, the source of truth of a self-training
 //! run (`docs/selftrain.md`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use nxt_core::{CheckResult, Completion, PromptInput, SampleRequest, Task};
@@ -938,6 +938,26 @@ impl Store {
         mut f: impl FnMut(StoredSample, Option<CheckResult>) -> Result<(), Error>,
     ) -> Result<(), Error> {
         self.visit_in(EVAL, evaluation, true, &mut f)
+    }
+
+    /// Per task, how many samples of an iteration (`TRAIN`) or an evaluation
+    /// (`EVAL`) hold an answer, and how many of those passed. Streams like
+    /// [`Store::for_each_sample`].
+    pub(crate) fn pass_counts_in(
+        &self,
+        t: Tables,
+        key: u32,
+    ) -> Result<BTreeMap<String, (u64, u64)>, Error> {
+        let mut tally: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        self.visit_in(t, key, true, &mut |sample, verdict| {
+            if sample.answer.is_some() {
+                let entry = tally.entry(sample.slot.task_id).or_default();
+                entry.0 += 1;
+                entry.1 += u64::from(verdict.is_some_and(|v| v.status.passed()));
+            }
+            Ok(())
+        })?;
+        Ok(tally)
     }
 
     /// The samples of one task at an iteration, filled or not, by index, each with
