@@ -702,9 +702,9 @@ def _fast_closerange():
         libc = ctypes.CDLL(None, use_errno=True)
         syscall = libc.syscall
         syscall.restype = ctypes.c_long
-        args = (ctypes.c_long, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint)
-        syscall.argtypes = args
-        nr = {"x86_64": 436, "aarch64": 436, "arm64": 436}.get(os.uname().machine)
+        syscall.argtypes = (ctypes.c_long, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint)
+        # close_range is 436 in the common system-call table (x86_64's too).
+        nr = 436 if os.uname().machine in ("x86_64", "aarch64") else None
         if nr is None or syscall(nr, _MAXFD + 8, _MAXFD + 8, 0) != 0:
             return os.closerange  # no such system call here: ENOSYS
     except (OSError, AttributeError, ImportError):

@@ -226,7 +226,8 @@ print(len(__import__('inspect').stack()))
     assert_eq!(lines[4], "3");
 }
 
-/// The CPythons 3.9+ of a pyenv installation (`$PYENV_ROOT` or `~/.pyenv`), if any.
+/// The CPythons 3.9+ of a pyenv installation (`$PYENV_ROOT` or `~/.pyenv`), if any:
+/// on a machine without one, only the default interpreter is checked.
 fn other_pythons() -> Vec<std::path::PathBuf> {
     let root = std::env::var_os("PYENV_ROOT")
         .map(std::path::PathBuf::from)
@@ -252,10 +253,9 @@ fn other_pythons() -> Vec<std::path::PathBuf> {
 fn every_supported_cpython_gives_jobs_clean_fds_and_a_fresh_session() {
     // Before 3.10, os.closerange closes fd by fd; the zygote uses close_range(2)
     // there. Each version must give a job the same process as the default one does.
-    let pythons = other_pythons();
-    if pythons.is_empty() {
-        println!("skipped: no pyenv CPython 3.9+ on this machine");
-    }
+    // The default interpreter always, and every other one found.
+    let mut pythons = vec![nxt_sandbox::default_python()];
+    pythons.extend(other_pythons());
     for python in pythons {
         let pool = PoolBuilder::new(EXEC)
             .python(&python)
